@@ -1,0 +1,37 @@
+# ecskube developer entry points. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all build test fmt-check clippy unit control-plane run bench schema
+
+all: build
+
+build:
+	$(CARGO) build --release --bins
+
+# Every check CI runs: formatting, lints, and all tests (unit, integration, end-to-end).
+test: control-plane fmt-check clippy
+	$(CARGO) test --all-targets
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Real Kubernetes binaries built from the Go module proxy, cached outside the clone.
+control-plane:
+	bash scripts/build-control-plane.sh
+
+# Local control plane (etcd, apiserver, controller-manager, scheduler, kwok) until
+# Ctrl-C. Prints `export KUBECONFIG=...`; MANIFESTS="a.yaml b.yaml" are applied.
+run: control-plane
+	$(CARGO) run --release --bin ecskube-dev-cluster -- up $(MANIFESTS)
+
+bench:
+	$(CARGO) bench --bench engine
+
+# Regenerate the ECS shape table from AWS's models (../shared/aws-models or $ECSKUBE_AWS_MODELS).
+schema:
+	$(CARGO) run --quiet --example gen_schema -- $${ECSKUBE_AWS_MODELS:-../shared/aws-models} > src/ecs/schema/generated.rs.tmp
+	mv src/ecs/schema/generated.rs.tmp src/ecs/schema/generated.rs

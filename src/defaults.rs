@@ -1,0 +1,161 @@
+//! The defaults ECS applies, made explicit as RFC 6902 `add` operations in
+//! the user's own casing. Only absent members are added, so applying the
+//! result and computing again yields nothing (idempotent).
+//! Sources: ContainerDefinition.essential "assumed to be essential",
+//! PortMapping.protocol "The default is tcp", HealthCheck interval 30 /
+//! timeout 5 / retries 3 / startPeriod off (0), CreateServiceRequest
+//! deploymentConfiguration 200/100 for REPLICA and 100/0 for DAEMON.
+
+use crate::ecs::input::Resource;
+use crate::ecs::schema::{Kind, Schema, ShapeId};
+use crate::path::Path;
+use crate::validate::{Analysis, Definition};
+use json_patch::{AddOperation, Patch, PatchOperation};
+use serde_json::{json, Map, Value};
+
+/// The operations that add every missing ECS default. `name` is the object's
+/// name (the implied family).
+pub fn compute(analysis: &Analysis<'_>, name: Option<&str>) -> Patch {
+    let mut ops = Vec::new();
+    if let Some(t) = &analysis.task {
+        task_defaults(t, name, &mut ops);
+    }
+    if let Some(s) = &analysis.service {
+        service_defaults(s, &mut ops);
+    }
+    Patch(ops)
+}
+
+/// Writes `add` operations for one object node of the user's input.
+struct Node<'v> {
+    obj: &'v Map<String, Value>,
+    path: Path,
+    schema: &'static Schema,
+    shape: ShapeId,
+}
+
+impl<'v> Node<'v> {
+    fn root<T>(d: &'v Definition<'_, T>) -> Option<Self> {
+        let schema = Schema::for_dialect(d.located.dialect);
+        Some(Node {
+            obj: d.located.body.as_object()?,
+            path: d.located.path.clone(),
+            schema,
+            shape: d.resource.root(schema),
+        })
+    }
+
+    /// The key this dialect uses for a canonical member, and the member's shape.
+    fn key(&self, canonical: &str) -> Option<(&'static str, ShapeId)> {
+        self.schema.member_by_canonical(self.shape, canonical).map(|m| (m.name, m.shape))
+    }
+
+    /// The user's value for a member, whatever casing they used.
+    fn get(&self, canonical: &str) -> Option<(&'v String, &'v Value)> {
+        let (name, _) = self.key(canonical)?;
+        self.obj.iter().find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null())
+    }
+
+    fn add_missing(&self, canonical: &str, value: Value, ops: &mut Vec<PatchOperation>) {
+        if self.get(canonical).is_some() {
+            return;
+        }
+        if let Some((name, _)) = self.key(canonical) {
+            ops.push(add(&self.path.key(name), value));
+        }
+    }
+
+    /// Child object nodes: the member itself, or each object item of a list member.
+    fn children(&self, canonical: &str) -> Vec<Node<'v>> {
+        let Some((key, value)) = self.get(canonical) else {
+            return Vec::new();
+        };
+        let Some((_, shape)) = self.key(canonical) else { return Vec::new() };
+        let path = self.path.key(key);
+        match (&self.schema.shape(shape).kind, value) {
+            (Kind::List { item, .. }, Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    Some(Node {
+                        obj: v.as_object()?,
+                        path: path.index(i),
+                        schema: self.schema,
+                        shape: *item,
+                    })
+                })
+                .collect(),
+            (Kind::Struct(_), Value::Object(obj)) => vec![Node {
+                obj,
+                path,
+                schema: self.schema,
+                shape,
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A canonical JSON object rendered with this dialect's keys for `shape`.
+    fn object(&self, canonical_member: &str, members: &[(&str, Value)]) -> Value {
+        let Some((_, shape)) = self.key(canonical_member) else {
+            return Value::Null;
+        };
+        let mut out = Map::new();
+        for (c, v) in members {
+            if let Some(m) = self.schema.member_by_canonical(shape, c) {
+                out.insert(m.name.to_string(), v.clone());
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn add(path: &Path, value: Value) -> PatchOperation {
+    let pointer = jsonptr::PointerBuf::parse(path.pointer()).unwrap_or_default();
+    PatchOperation::Add(AddOperation { path: pointer, value })
+}
+
+fn task_defaults(t: &Definition<'_, crate::ecs::model::TaskDefinition>, name: Option<&str>, ops: &mut Vec<PatchOperation>) {
+    let Some(root) = Node::root(t) else { return };
+    if let Some(name) = name {
+        root.add_missing("family", json!(name), ops);
+    }
+    for container in root.children("containerDefinitions") {
+        container.add_missing("essential", json!(true), ops);
+        for port in container.children("portMappings") {
+            port.add_missing("protocol", json!("tcp"), ops);
+        }
+        for hc in container.children("healthCheck") {
+            hc.add_missing("interval", json!(30), ops);
+            hc.add_missing("timeout", json!(5), ops);
+            hc.add_missing("retries", json!(3), ops);
+            hc.add_missing("startPeriod", json!(0), ops);
+        }
+    }
+}
+
+fn service_defaults(s: &Definition<'_, crate::ecs::model::Service>, ops: &mut Vec<PatchOperation>) {
+    if s.resource != Resource::Service {
+        return;
+    }
+    let Some(root) = Node::root(s) else { return };
+    let daemon = s.model.is_daemon();
+    let (max, min) = if daemon { (100, 0) } else { (200, 100) };
+    if !daemon {
+        root.add_missing("desiredCount", json!(1), ops);
+    }
+    match root.children("deploymentConfiguration").into_iter().next() {
+        Some(dc) => {
+            dc.add_missing("maximumPercent", json!(max), ops);
+            dc.add_missing("minimumHealthyPercent", json!(min), ops);
+        }
+        None if root.get("deploymentConfiguration").is_none() => {
+            let value = root.object(
+                "deploymentConfiguration",
+                &[("maximumPercent", json!(max)), ("minimumHealthyPercent", json!(min))],
+            );
+            root.add_missing("deploymentConfiguration", value, ops);
+        }
+        None => {}
+    }
+}

@@ -1,0 +1,415 @@
+//! A real, local Kubernetes control plane for end-to-end tests and `make run`.
+//!
+//! [`DevCluster::start`] runs etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler and kwok (one fake Node whose pods go Running without a
+//! kubelet) from the binaries built by `make control-plane`, on free loopback
+//! ports with a throwaway PKI, and stops them all again when dropped. This is
+//! the only launcher: tests and `ecskube-dev-cluster up` both use it.
+
+pub mod binaries;
+mod kubeconfig;
+pub mod pki;
+pub mod process;
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub use binaries::{default_bin_dir, kubernetes_version};
+pub use pki::IssuedCert;
+use pki::{Pki, PkiFiles};
+use process::Component;
+
+/// How to start a [`DevCluster`].
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Directory with the binaries (default: [`default_bin_dir`]).
+    pub bin_dir: PathBuf,
+    /// Keep the work dir (PKI, kubeconfig, logs, etcd data) after shutdown.
+    pub keep_work_dir: bool,
+    /// Name of the kwok-managed fake Node.
+    pub node_name: String,
+    /// How long to wait for the whole control plane to become usable.
+    pub startup_timeout: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            bin_dir: default_bin_dir(),
+            keep_work_dir: false,
+            node_name: "kwok-node-0".to_string(),
+            startup_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// Result of one kubectl invocation.
+#[derive(Debug)]
+pub struct KubectlOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl KubectlOutput {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+}
+
+/// A running control plane. Dropping it (or calling [`DevCluster::shutdown`])
+/// stops every process; children also die with the process if it exits
+/// without running destructors.
+pub struct DevCluster {
+    work_dir: Mutex<Option<tempfile::TempDir>>,
+    work_path: PathBuf,
+    bin_dir: PathBuf,
+    kubeconfig: PathBuf,
+    server_url: String,
+    node_name: String,
+    pki: Pki,
+    pki_files: PkiFiles,
+    components: Mutex<Vec<Component>>,
+}
+
+impl DevCluster {
+    /// Starts everything and returns once `/readyz` is OK, the fake Node is
+    /// Ready and the `default` ServiceAccount exists in `default`.
+    pub fn start(opts: ClusterOptions) -> Result<DevCluster> {
+        binaries::check(&opts.bin_dir)?;
+        let work = tempfile::Builder::new()
+            .prefix("ecskube-devcluster-")
+            .tempdir()
+            .context("creating the cluster work dir")?;
+        let work_path = work.path().to_path_buf();
+        let work = if opts.keep_work_dir {
+            let _ = work.keep();
+            None
+        } else {
+            Some(work)
+        };
+        fs::create_dir_all(work_path.join("logs"))?;
+
+        let pki = Pki::new()?;
+        let pki_files = pki.write(&work_path.join("pki"))?;
+        let apiserver_port = free_port()?;
+        let server_url = format!("https://127.0.0.1:{apiserver_port}");
+        let kubeconfig = work_path.join("kubeconfig");
+        kubeconfig::write(&kubeconfig, &server_url, &pki_files)?;
+
+        let cluster = DevCluster {
+            work_dir: Mutex::new(work),
+            work_path,
+            bin_dir: opts.bin_dir.clone(),
+            kubeconfig,
+            server_url,
+            node_name: opts.node_name.clone(),
+            pki,
+            pki_files,
+            components: Mutex::new(Vec::new()),
+        };
+        // On error `cluster` is dropped, which stops whatever already started;
+        // the log tails make the error actionable.
+        let deadline = Instant::now() + opts.startup_timeout;
+        cluster
+            .boot(apiserver_port, deadline)
+            .map_err(|e| anyhow::anyhow!("{e:#}\n{}", cluster.log_tails(30)))?;
+        Ok(cluster)
+    }
+
+    fn boot(&self, apiserver_port: u16, deadline: Instant) -> Result<()> {
+        let (etcd_port, etcd_peer_port) = (free_port()?, free_port()?);
+        self.spawn("etcd", &self.etcd_args(etcd_port, etcd_peer_port))?;
+        self.spawn("kube-apiserver", &self.apiserver_args(apiserver_port, etcd_port))?;
+        self.wait_until("kube-apiserver /readyz", deadline, || {
+            Ok(self.kubectl_run(&["get", "--raw", "/readyz"], None)?.success())
+        })?;
+
+        self.spawn("kube-controller-manager", &self.controller_manager_args())?;
+        self.spawn("kube-scheduler", &self.scheduler_args())?;
+        self.spawn("kwok", &self.kwok_args())?;
+
+        self.kubectl_ok(&["apply", "-f", "-"], Some(&self.node_manifest()))
+            .context("creating the fake Node")?;
+        let node = format!("node/{}", self.node_name);
+        self.wait_until("fake Node Ready (kwok)", deadline, || {
+            let out = self.kubectl_run(
+                &["get", &node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"],
+                None,
+            )?;
+            Ok(out.success() && out.stdout.trim() == "True")
+        })?;
+        self.wait_until("ServiceAccount default/default (controller-manager)", deadline, || {
+            Ok(self
+                .kubectl_run(&["get", "serviceaccount", "default", "-n", "default"], None)?
+                .success())
+        })
+    }
+
+    fn spawn(&self, name: &str, args: &[String]) -> Result<()> {
+        let log = self.work_path.join("logs").join(format!("{name}.log"));
+        let c = Component::start(name, &self.bin_dir.join(name), args, &log)?;
+        self.components.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+        Ok(())
+    }
+
+    /// Polls `ready` every 250ms; fails early if any component has exited.
+    fn wait_until(&self, what: &str, deadline: Instant, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+        loop {
+            if ready()? {
+                return Ok(());
+            }
+            for c in self.components.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
+                if let Some(status) = c.exited() {
+                    bail!("{} exited ({status}) while waiting for {what}", c.name);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {what}");
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn etcd_args(&self, port: u16, peer_port: u16) -> Vec<String> {
+        let client = format!("http://127.0.0.1:{port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        vec![
+            "--name=default".into(),
+            format!("--data-dir={}", self.work_path.join("etcd").display()),
+            format!("--listen-client-urls={client}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=default={peer}"),
+            // Test data is disposable; fsync dominates etcd latency.
+            "--unsafe-no-fsync".into(),
+            "--log-level=warn".into(),
+        ]
+    }
+
+    fn apiserver_args(&self, port: u16, etcd_port: u16) -> Vec<String> {
+        let p = &self.pki_files;
+        vec![
+            format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            // No default route on CI boxes: without these the API server
+            // cannot pick an address to advertise for the `kubernetes` Service.
+            "--advertise-address=127.0.0.1".into(),
+            "--endpoint-reconciler-type=none".into(),
+            format!("--tls-cert-file={}", p.apiserver_cert.display()),
+            format!("--tls-private-key-file={}", p.apiserver_key.display()),
+            format!("--client-ca-file={}", p.ca_cert.display()),
+            format!("--service-account-key-file={}", p.service_account_key.display()),
+            format!("--service-account-signing-key-file={}", p.service_account_key.display()),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--authorization-mode=RBAC".into(),
+            // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook).
+            "--profiling=false".into(),
+            "--v=1".into(),
+        ]
+    }
+
+    fn controller_manager_args(&self) -> Vec<String> {
+        let p = &self.pki_files;
+        vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            "--controllers=*".into(),
+            "--leader-elect=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            format!("--service-account-private-key-file={}", p.service_account_key.display()),
+            format!("--root-ca-file={}", p.ca_cert.display()),
+            format!("--cluster-signing-cert-file={}", p.ca_cert.display()),
+            format!("--cluster-signing-key-file={}", p.ca_key.display()),
+            "--v=1".into(),
+        ]
+    }
+
+    fn scheduler_args(&self) -> Vec<String> {
+        vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            "--leader-elect=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            "--v=1".into(),
+        ]
+    }
+
+    fn kwok_args(&self) -> Vec<String> {
+        vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            format!("--config={}", self.bin_dir.join("kwok-stages.yaml").display()),
+            "--manage-all-nodes=false".into(),
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+            // Heartbeat through a Lease like a kubelet (kwokctl's default).
+            "--node-lease-duration-seconds=40".into(),
+            "--cidr=10.244.0.0/16".into(),
+            "--node-ip=127.0.0.2".into(),
+        ]
+    }
+
+    /// A Node that kwok manages (by annotation) and that accepts any pod (no
+    /// taint, unlike kwok's docs example, so test pods need no tolerations).
+    fn node_manifest(&self) -> String {
+        format!(
+            r#"apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  annotations:
+    node.alpha.kubernetes.io/ttl: "0"
+    kwok.x-k8s.io/node: fake
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: {name}
+    kubernetes.io/os: linux
+    kubernetes.io/role: agent
+    node-role.kubernetes.io/agent: ""
+    type: kwok
+status:
+  allocatable: {{cpu: "32", memory: 256Gi, pods: "110"}}
+  capacity: {{cpu: "32", memory: 256Gi, pods: "110"}}
+"#,
+            name = self.node_name
+        )
+    }
+
+    /// Path of the admin kubeconfig (cluster-admin via O=system:masters).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Path of the kubectl built with the control plane.
+    pub fn kubectl_path(&self) -> PathBuf {
+        self.bin_dir.join("kubectl")
+    }
+
+    /// Directory with all control-plane binaries.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// PEM of the cluster CA (trust anchor for the API server's cert; also a
+    /// valid `caBundle` for certs from [`DevCluster::issue_server_cert`]).
+    pub fn ca_pem(&self) -> &str {
+        self.pki.ca_cert_pem()
+    }
+
+    /// Name of the kwok fake Node.
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// Work dir holding pki/, kubeconfig, logs/ and etcd data.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_path
+    }
+
+    /// A serving cert signed by the cluster CA, e.g. for a webhook at
+    /// `https://127.0.0.1:PORT` (pass `&["127.0.0.1"]`).
+    pub fn issue_server_cert(&self, sans: &[&str]) -> Result<IssuedCert> {
+        self.pki.issue_server_cert(sans.first().copied().unwrap_or("server"), sans)
+    }
+
+    /// A `kubectl` command preset with `--kubeconfig` for this cluster.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new(self.kubectl_path());
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .env_remove("KUBECONFIG");
+        cmd
+    }
+
+    /// Runs kubectl with `args` (and optional stdin), capturing its output.
+    pub fn kubectl_run(&self, args: &[&str], stdin: Option<&str>) -> Result<KubectlOutput> {
+        let mut cmd = self.kubectl();
+        cmd.args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().with_context(|| format!("running kubectl {}", args.join(" ")))?;
+        if let Some(input) = stdin {
+            // Write from a thread: kubectl may fill its stdout pipe first.
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            let input = input.to_string();
+            thread::spawn(move || {
+                let _ = pipe.write_all(input.as_bytes());
+            });
+        }
+        let out = child.wait_with_output()?;
+        Ok(KubectlOutput {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Like [`DevCluster::kubectl_run`] but fails (with stderr) unless kubectl
+    /// exits 0; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let out = self.kubectl_run(args, stdin)?;
+        if !out.success() {
+            bail!("kubectl {} failed ({}):\n{}{}", args.join(" "), out.status, out.stderr, out.stdout);
+        }
+        Ok(out.stdout)
+    }
+
+    /// `kubectl apply -f -` of a YAML/JSON manifest.
+    pub fn apply(&self, manifest: &str) -> Result<String> {
+        self.kubectl_ok(&["apply", "-f", "-"], Some(manifest))
+    }
+
+    /// The last `lines` lines of every component's log, for failure reports.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for c in components.iter() {
+            out.push_str(&format!(
+                "----- {} (pid {}, {}) last {lines} lines -----\n{}\n",
+                c.name,
+                c.pid(),
+                c.log_path.display(),
+                c.log_tail(lines)
+            ));
+        }
+        out
+    }
+
+    /// Stops every component (SIGTERM, then SIGKILL after a short grace) and
+    /// removes the work dir unless it was kept. Idempotent.
+    pub fn shutdown(&self) {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        // Reverse start order: clients first, etcd last.
+        components.reverse();
+        process::stop_all(&mut components, Duration::from_secs(3));
+        components.clear();
+        drop(self.work_dir.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A currently free TCP port on 127.0.0.1 (the OS picks it; it is released
+/// before use, so a race is possible but unlikely on a test box).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

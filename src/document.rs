@@ -1,0 +1,190 @@
+//! What a file or an admission request holds: ECSDeployment objects, a
+//! `{"Task": ..., "Service": ...}` pair, or bare task/service definitions,
+//! in JSON or YAML (several YAML documents per file).
+
+use crate::diag::{show, Code, Report};
+use crate::ecs::input::{detect_dialect, Resource};
+use crate::path::Path;
+use crate::validate::structure::did_you_mean;
+use crate::validate::{analyze, Analysis, Input};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const API_VERSION: &str = "ecskube.ecskube/v1alpha1";
+pub const KIND: &str = "ECSDeployment";
+/// The spec members of an ECSDeployment.
+pub const SPEC_KEYS: &[&str] = &["Task", "Service"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    /// `apiVersion: ecskube.ecskube/v1alpha1`, `kind: ECSDeployment`.
+    Deployment,
+    /// `{"Task": ..., "Service": ...}` without the object around it.
+    Pair,
+    Task,
+    Service,
+}
+
+#[derive(Debug, Clone)]
+pub struct EcsDocument {
+    pub value: Value,
+    pub kind: DocKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not valid JSON or YAML: {0}")]
+    Syntax(String),
+}
+
+/// Parses JSON, or YAML with one or more documents (empty documents skipped).
+pub fn parse_documents(text: &str) -> Result<Vec<EcsDocument>, ParseError> {
+    let trimmed = text.trim_start();
+    let values: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items,
+            Ok(v) => vec![v],
+            Err(json_err) => yaml_values(text).map_err(|_| ParseError::Syntax(json_err.to_string()))?,
+        }
+    } else {
+        yaml_values(text)?
+    };
+    Ok(values.into_iter().filter(|v| !v.is_null()).map(EcsDocument::classify).collect())
+}
+
+fn yaml_values(text: &str) -> Result<Vec<Value>, ParseError> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).map_err(|e| ParseError::Syntax(e.to_string())))
+        .collect()
+}
+
+impl EcsDocument {
+    pub fn classify(value: Value) -> Self {
+        let kind = classify(&value);
+        EcsDocument { value, kind }
+    }
+
+    /// The object's name, which implies the family and service name.
+    pub fn name(&self) -> Option<&str> {
+        self.value.pointer("/metadata/name").and_then(Value::as_str)
+    }
+
+    /// The definitions inside, with the paths the user wrote them at.
+    pub fn input(&self) -> Input<'_> {
+        let v = &self.value;
+        let (task, service) = match self.kind {
+            DocKind::Deployment => (
+                v.pointer("/spec/Task").map(|t| (t, Path::parse_dotted("spec.Task"))),
+                v.pointer("/spec/Service")
+                    .filter(|s| !s.is_null())
+                    .map(|s| (s, Path::parse_dotted("spec.Service"))),
+            ),
+            DocKind::Pair => (
+                v.get("Task").map(|t| (t, Path::root().key("Task"))),
+                v.get("Service").filter(|s| !s.is_null()).map(|s| (s, Path::root().key("Service"))),
+            ),
+            DocKind::Task => (Some((v, Path::root())), None),
+            DocKind::Service => (None, Some((v, Path::root()))),
+        };
+        Input {
+            name: self.name(),
+            task,
+            service,
+        }
+    }
+
+    /// Runs the engine; adds what is wrong with the object around the definitions.
+    pub fn analyze(&self) -> Analysis<'_> {
+        let mut analysis = analyze(&self.input());
+        let mut envelope = Report::default();
+        match self.kind {
+            DocKind::Deployment => check_deployment(&self.value, &mut envelope),
+            DocKind::Pair => {
+                if self.value.get("Task").is_none() && self.value.get("Service").is_some() {
+                    // A service alone is fine for validation; nothing to add.
+                }
+            }
+            _ => {}
+        }
+        envelope.diagnostics.append(&mut analysis.report.diagnostics);
+        analysis.report = envelope;
+        analysis
+    }
+}
+
+fn classify(v: &Value) -> DocKind {
+    if v.get("kind").and_then(Value::as_str) == Some(KIND) || v.get("apiVersion").is_some() {
+        return DocKind::Deployment;
+    }
+    let Some(obj) = v.as_object() else { return DocKind::Task };
+    if obj.contains_key("Task") || (obj.contains_key("Service") && obj.len() <= 2 && !obj.contains_key("Properties")) {
+        return DocKind::Pair;
+    }
+    match obj.get("Type").and_then(Value::as_str) {
+        Some("AWS::ECS::Service") => return DocKind::Service,
+        Some("AWS::ECS::TaskDefinition") => return DocKind::Task,
+        _ => {}
+    }
+    if obj.contains_key("taskDefinition") && obj["taskDefinition"].is_object() {
+        return DocKind::Task;
+    }
+    if obj.contains_key("services") {
+        return DocKind::Service;
+    }
+    let body = obj.get("Properties").unwrap_or(v);
+    // Whichever model knows more of the keys.
+    let score = |resource: Resource| {
+        let (dialect, _) = detect_dialect(body, resource);
+        let schema = crate::ecs::schema::Schema::for_dialect(dialect);
+        body.as_object().map_or(0, |o| {
+            o.keys().filter(|k| schema.member(resource.root(schema), k).is_some()).count()
+        })
+    };
+    if score(Resource::Service) > score(Resource::Task) {
+        DocKind::Service
+    } else {
+        DocKind::Task
+    }
+}
+
+/// apiVersion, kind, metadata.name and the spec's own keys.
+fn check_deployment(v: &Value, r: &mut Report) {
+    match v.get("apiVersion") {
+        Some(Value::String(s)) if s == API_VERSION => {}
+        other => {
+            r.error(Code::NotSupported, "apiVersion", "unsupported apiVersion")
+                .expected(API_VERSION)
+                .found(other.map_or("nothing".into(), show));
+        }
+    }
+    if v.get("kind").and_then(Value::as_str) != Some(KIND) {
+        r.error(Code::NotSupported, "kind", "unsupported kind")
+            .expected(KIND)
+            .found(v.get("kind").map_or("nothing".into(), show));
+    }
+    let Some(spec) = v.get("spec") else {
+        r.error(Code::Required, "spec", "an ECSDeployment needs a spec")
+            .expected("spec.Task (and optionally spec.Service)");
+        return;
+    };
+    let Some(spec) = spec.as_object() else {
+        r.error(Code::InvalidType, "spec", "spec must be an object")
+            .expected("an object")
+            .found(show(spec));
+        return;
+    };
+    for key in spec.keys() {
+        if !SPEC_KEYS.contains(&key.as_str()) {
+            let mut d = r.error(Code::UnknownField, format!("spec.{key}"), format!("unknown field `{key}`"));
+            if let Some(s) = did_you_mean(key, SPEC_KEYS.iter().copied()) {
+                d.message = format!("unknown field `{key}`; did you mean `{s}`?");
+                d = d.expected(format!("`{s}`"));
+            }
+            d.found(format!("`{key}`"));
+        }
+    }
+    if spec.get("Task").is_none_or(Value::is_null) {
+        r.error(Code::Required, "spec.Task", "an ECSDeployment needs the ECS task definition")
+            .expected("spec.Task");
+    }
+}

@@ -1,0 +1,6 @@
+//! The ECS side: AWS's shapes, the forms users paste, typed views, units.
+
+pub mod input;
+pub mod model;
+pub mod schema;
+pub mod units;

@@ -1,0 +1,16 @@
+//! ecskube: run AWS ECS task and service definitions on Kubernetes.
+//!
+//! One pure engine (parse -> normalize -> validate -> defaults) shared by the
+//! CLI, the admission webhook and the controller.
+
+pub mod cli;
+pub mod defaults;
+pub mod devcluster;
+pub mod diag;
+pub mod document;
+pub mod ecs;
+pub mod path;
+pub mod validate;
+
+pub use diag::{Diagnostic, Report, Severity};
+pub use validate::{analyze, Analysis, Input};

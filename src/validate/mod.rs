@@ -1,0 +1,176 @@
+//! Validation: the structural check against AWS's models, then the semantic
+//! rules AWS documents, then the rules that keep the Kubernetes translation
+//! possible. Every problem is reported, not just the first.
+
+pub mod rules;
+pub mod structure;
+
+use crate::diag::Report;
+use crate::ecs::input::{locate, Located, Resource};
+use crate::ecs::model::{Service, TaskDefinition};
+use crate::ecs::schema::{Kind, Schema, ShapeId};
+use crate::path::{Path, Seg};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use structure::Checker;
+
+/// Root members AWS requires that an ECSDeployment implies: the family and
+/// service name default to the object's name, the service's task definition
+/// is always the object's own Task, and the cluster is the Kubernetes one.
+const TASK_IMPLIED: &[&str] = &["family"];
+const SERVICE_IMPLIED: &[&str] = &["serviceName", "taskDefinition", "cluster"];
+
+/// One definition after the structural check.
+#[derive(Debug, Clone)]
+pub struct Definition<'a, T> {
+    pub located: Located<'a>,
+    /// ECS API names, exact types, nulls and read-only members dropped.
+    pub canonical: Value,
+    pub model: T,
+    pub resource: Resource,
+}
+
+impl<T> Definition<'_, T> {
+    fn schema(&self) -> &'static Schema {
+        Schema::for_dialect(self.located.dialect)
+    }
+
+    /// The user's path for a canonical (ECS API named) path inside this definition.
+    pub fn at(&self, canonical: &[Seg]) -> String {
+        self.resolve(canonical).0.to_string()
+    }
+
+    /// Whether the user wrote a (non-null) value there, even one that did not
+    /// pass the structural check (an unresolved intrinsic, a placeholder).
+    /// Rules about *absent* members consult this so they do not pile on.
+    pub fn written(&self, canonical: &[Seg]) -> bool {
+        self.resolve(canonical).1.is_some_and(|v| !v.is_null())
+    }
+
+    /// Walks the user's input along a canonical path: their path, and their value.
+    fn resolve(&self, canonical: &[Seg]) -> (Path, Option<&'_ Value>) {
+        let schema = self.schema();
+        let mut path = self.located.path.clone();
+        let mut value = Some(self.located.body);
+        let mut shape: Option<ShapeId> = Some(self.resource.root(schema));
+        for seg in canonical {
+            let kind = shape.map(|s| &schema.shape(s).kind);
+            match (seg, kind) {
+                (Seg::Key(c), Some(Kind::Struct(members))) => {
+                    let member = members.iter().find(|m| m.canonical == *c);
+                    let name = member.map_or(c.as_str(), |m| m.name);
+                    // The user's own key, even when written in the other casing.
+                    let user_key = value
+                        .and_then(Value::as_object)
+                        .and_then(|o| o.keys().find(|k| k.eq_ignore_ascii_case(name)))
+                        .map_or(name.to_string(), Clone::clone);
+                    value = value.and_then(|v| v.get(&user_key));
+                    path.push_key(&user_key);
+                    shape = member.map(|m| m.shape);
+                }
+                (Seg::Key(k), Some(Kind::Map { value: vs })) => {
+                    value = value.and_then(|v| v.get(k));
+                    path.push_key(k);
+                    shape = Some(*vs);
+                }
+                (Seg::Index(i), Some(Kind::List { item, .. })) => {
+                    value = value.and_then(|v| v.get(*i));
+                    path.push_index(*i);
+                    shape = Some(*item);
+                }
+                (seg, _) => {
+                    path.0.push(seg.clone());
+                    value = None;
+                    shape = None;
+                }
+            }
+        }
+        (path, value)
+    }
+}
+
+/// Whether the user wrote a value at a canonical path: `written!(task, "cpu")`.
+#[macro_export]
+macro_rules! written {
+    ($def:expr $(, $seg:expr)* $(,)?) => {
+        $def.written(&[$($crate::path::Seg::from($seg)),*])
+    };
+}
+
+/// A canonical path inside a definition: `at!(task, "containerDefinitions", i, "memory")`.
+#[macro_export]
+macro_rules! at {
+    ($def:expr $(, $seg:expr)* $(,)?) => {
+        $def.at(&[$($crate::path::Seg::from($seg)),*])
+    };
+}
+
+/// What the user pasted: an ECSDeployment's Task and Service, or bare definitions.
+#[derive(Debug, Clone, Default)]
+pub struct Input<'a> {
+    /// The object's name: the implied family and service name.
+    pub name: Option<&'a str>,
+    pub task: Option<(&'a Value, Path)>,
+    pub service: Option<(&'a Value, Path)>,
+}
+
+/// Everything the engine learned about an input.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis<'a> {
+    pub report: Report,
+    pub task: Option<Definition<'a, TaskDefinition>>,
+    pub service: Option<Definition<'a, Service>>,
+}
+
+/// Parses, checks and models an input; reports every problem found.
+pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
+    let mut report = Report::default();
+    let task = input
+        .task
+        .as_ref()
+        .and_then(|(v, p)| check_definition::<TaskDefinition>(v, p, Resource::Task, TASK_IMPLIED, &mut report));
+    let service = input
+        .service
+        .as_ref()
+        .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, &mut report));
+    // A rule never repeats a place the structural check already reported.
+    let structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
+    let mut semantic = Report::default();
+    rules::check_all(task.as_ref(), service.as_ref(), &mut semantic);
+    report
+        .diagnostics
+        .extend(semantic.diagnostics.into_iter().filter(|d| !structural.contains(&d.path)));
+    Analysis { report, task, service }
+}
+
+fn check_definition<'a, T: DeserializeOwned + Default>(
+    value: &'a Value,
+    base: &Path,
+    resource: Resource,
+    implied: &'static [&'static str],
+    report: &mut Report,
+) -> Option<Definition<'a, T>> {
+    let located = locate(value, base, resource, report)?;
+    let schema = Schema::for_dialect(located.dialect);
+    let mut checker = Checker::new(schema, report, implied);
+    let mut path = located.path.clone();
+    let empty = Value::Object(Default::default());
+    let body = if located.body.is_null() { &empty } else { located.body };
+    let canonical = checker
+        .check(body, resource.root(schema), &mut path, true)
+        .unwrap_or(Value::Object(Default::default()));
+    if let Some((tags, tags_path)) = &located.describe_tags {
+        let mut tags_path = tags_path.clone();
+        if let Some(tags_member) = schema.member(resource.root(schema), "tags") {
+            checker.check(tags, tags_member.shape, &mut tags_path, false);
+        }
+    }
+    // The canonical form is type-exact, so this only fails on a bug; never panic on input.
+    let model = T::deserialize(&canonical).unwrap_or_default();
+    Some(Definition {
+        located,
+        canonical,
+        model,
+        resource,
+    })
+}

@@ -1,0 +1,55 @@
+//! Semantic rules AWS documents (cited from the model's documentation strings
+//! in each module), plus what the Kubernetes translation needs.
+
+mod containers;
+mod fargate;
+mod kubernetes;
+mod network;
+mod references;
+mod service;
+mod task;
+mod windows;
+
+use super::Definition;
+use crate::diag::Report;
+use crate::ecs::model::{Service, TaskDefinition};
+
+pub type Task<'x, 'a> = &'x Definition<'a, TaskDefinition>;
+pub type Svc<'x, 'a> = &'x Definition<'a, Service>;
+
+/// Whether every container name the user wrote is known (not an unresolved
+/// intrinsic or placeholder); reference checks are only sound then.
+pub fn container_names_known(t: Task) -> bool {
+    t.model
+        .container_definitions
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.name.is_some() || !crate::written!(t, "containerDefinitions", i, "name"))
+}
+
+pub fn volume_names_known(t: Task) -> bool {
+    t.model
+        .volumes
+        .iter()
+        .enumerate()
+        .all(|(i, v)| v.name.is_some() || !crate::written!(t, "volumes", i, "name"))
+}
+
+pub fn check_all(task: Option<&Definition<'_, TaskDefinition>>, service: Option<&Definition<'_, Service>>, report: &mut Report) {
+    if let Some(t) = task {
+        task::check(t, report);
+        containers::check(t, report);
+        references::check(t, report);
+        network::check(t, report);
+        if t.model.is_fargate() {
+            fargate::check(t, report);
+        }
+        if t.model.is_windows() {
+            windows::check(t, report);
+        }
+        kubernetes::check(t, report);
+    }
+    if let Some(s) = service {
+        service::check(s, task, report);
+    }
+}

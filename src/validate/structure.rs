@@ -1,0 +1,485 @@
+//! Structural checks against AWS's models: unknown keys (with did-you-mean),
+//! types, enums, required members, lengths, ranges and patterns. The same
+//! walk produces the *canonical* definition (ECS API names, exact types) that
+//! the semantic rules and the translation read.
+
+use crate::diag::{show, Code, Report};
+use crate::ecs::schema::{Dialect, Kind, Member, Schema, ShapeId};
+use crate::path::Path;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+/// Implied members whose value is accepted and ignored whatever it is: the
+/// service always runs the object's own Task, in the Kubernetes cluster.
+const IGNORED_IMPLIED: &[&str] = &["taskDefinition", "cluster"];
+
+pub struct Checker<'r> {
+    pub schema: &'static Schema,
+    pub report: &'r mut Report,
+    /// Root members an ECSDeployment implies (family, serviceName, ...).
+    pub implied: &'static [&'static str],
+    mixed_reported: bool,
+}
+
+impl<'r> Checker<'r> {
+    pub fn new(schema: &'static Schema, report: &'r mut Report, implied: &'static [&'static str]) -> Self {
+        Checker {
+            schema,
+            report,
+            implied,
+            mixed_reported: false,
+        }
+    }
+
+    /// Checks `value` as `shape`; returns its canonical form (None when absent or unusable).
+    pub fn check(&mut self, value: &Value, shape: ShapeId, path: &mut Path, is_root: bool) -> Option<Value> {
+        if value.is_null() {
+            return None; // an explicit null counts as absent, as AWS's own samples use it
+        }
+        if let Some(name) = intrinsic_name(value) {
+            self.report
+                .error(
+                    Code::Unresolved,
+                    path.to_string(),
+                    format!("CloudFormation intrinsic function `{name}` cannot be resolved without a stack; substitute the value"),
+                )
+                .expected("a literal value")
+                .found(compact(value));
+            return None;
+        }
+        let schema = self.schema;
+        match &schema.shape(shape).kind {
+            Kind::Struct(members) => self.check_struct(value, members, path, is_root),
+            Kind::List { item, min, max } => self.check_list(value, *item, *min, *max, path),
+            Kind::Map { value: vshape } => {
+                let Some(obj) = self.expect_object(value, path) else { return None };
+                let mut out = Map::new();
+                for (k, v) in obj {
+                    path.push_key(k);
+                    if let Some(c) = self.check(v, *vshape, path, false) {
+                        out.insert(k.clone(), c);
+                    }
+                    path.pop();
+                }
+                Some(Value::Object(out))
+            }
+            Kind::String {
+                enums,
+                min_len,
+                max_len,
+                pattern,
+            } => self.check_string(value, enums, *min_len, *max_len, *pattern, path),
+            Kind::Integer { min, max } => self.check_integer(value, *min, *max, path),
+            Kind::Double { min, max } => self.check_double(value, *min, *max, path),
+            Kind::Boolean => self.check_bool(value, path),
+            Kind::Timestamp | Kind::Any => Some(value.clone()),
+            Kind::StringOrObject => match value {
+                Value::String(_) | Value::Object(_) => Some(value.clone()),
+                other => {
+                    self.type_error(path, "a string or an object", other);
+                    None
+                }
+            },
+        }
+    }
+
+    fn expect_object<'v>(&mut self, value: &'v Value, path: &Path) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(o) => Some(o),
+            other => {
+                self.type_error(path, "an object", other);
+                None
+            }
+        }
+    }
+
+    fn type_error(&mut self, path: &Path, expected: &str, found: &Value) {
+        let hint = placeholder_hint(found);
+        self.report
+            .error(Code::InvalidType, path.to_string(), format!("wrong type{hint}"))
+            .expected(expected)
+            .found(show(found));
+    }
+
+    /// The member a key names: spelled as this dialect does, or in the other
+    /// casing. Casing is decided per JSON object (by its first known key), so
+    /// one object mixing the two is an error naming the first odd key.
+    fn find_member(
+        &mut self,
+        members: &'static [Member],
+        key: &str,
+        path: &Path,
+        style: &mut Option<(bool, String)>,
+    ) -> Option<&'static Member> {
+        let (member, native) = match members.iter().find(|m| m.name == key) {
+            Some(m) => (m, true),
+            None => (members.iter().find(|m| m.name.eq_ignore_ascii_case(key))?, false),
+        };
+        match style {
+            None => *style = Some((native, key.to_string())),
+            Some((object_native, first)) if *object_native != native && !self.mixed_reported => {
+                self.mixed_reported = true;
+                let casing = |native: bool| match (native, self.schema.dialect) {
+                    (true, Dialect::Api) | (false, Dialect::Cfn) => "camelCase (ECS API)",
+                    _ => "PascalCase (CloudFormation)",
+                };
+                self.report
+                    .error(
+                        Code::MixedCasing,
+                        path.key(key).to_string(),
+                        format!(
+                            "`{key}` is {} but this object is {}, as its key `{first}` shows; one object uses one casing",
+                            casing(native),
+                            casing(*object_native)
+                        ),
+                    )
+                    .expected(format!(
+                        "`{}`",
+                        if *object_native == (self.schema.dialect == Dialect::Api) {
+                            member.canonical.to_string()
+                        } else {
+                            upper_first(member.canonical)
+                        }
+                    ))
+                    .found(format!("`{key}`"));
+            }
+            _ => {}
+        }
+        Some(member)
+    }
+
+    fn check_struct(&mut self, value: &Value, members: &'static [Member], path: &mut Path, is_root: bool) -> Option<Value> {
+        let obj = self.expect_object(value, path)?;
+        let mut out = Map::new();
+        let mut style = None;
+        for (key, v) in obj {
+            let Some(member) = self.find_member(members, key, path, &mut style) else {
+                let mut d = self
+                    .report
+                    .error(Code::UnknownField, path.key(key).to_string(), format!("unknown field `{key}`"));
+                if let Some(s) = did_you_mean(key, members.iter().filter(|m| !m.read_only).map(|m| m.name)) {
+                    d.message = format!("unknown field `{key}`; did you mean `{s}`?");
+                    d = d.expected(format!("`{s}`"));
+                }
+                d.found(format!("`{key}`"));
+                continue;
+            };
+            if member.read_only {
+                continue; // filled in by AWS (describe output): accepted and ignored
+            }
+            if is_root
+                && self.implied.contains(&member.canonical)
+                && (IGNORED_IMPLIED.contains(&member.canonical) || intrinsic_name(v).is_some())
+            {
+                // The ECSDeployment supplies these; the user's value plays no part.
+                continue;
+            }
+            path.push_key(key);
+            if let Some(c) = self.check(v, member.shape, path, false) {
+                out.insert(member.canonical.to_string(), c);
+            }
+            path.pop();
+        }
+        for m in members.iter().filter(|m| m.required) {
+            let present = obj.iter().any(|(k, v)| k.eq_ignore_ascii_case(m.name) && !v.is_null());
+            if !present && !(is_root && self.implied.contains(&m.canonical)) {
+                self.report
+                    .error(
+                        Code::Required,
+                        path.key(m.name).to_string(),
+                        format!("required field `{}` is missing", m.name),
+                    )
+                    .expected(format!("`{}`", m.name));
+            }
+        }
+        Some(Value::Object(out))
+    }
+
+    fn check_list(&mut self, value: &Value, item: ShapeId, min: Option<u32>, max: Option<u32>, path: &mut Path) -> Option<Value> {
+        let Value::Array(items) = value else {
+            self.type_error(path, "a list", value);
+            return None;
+        };
+        let n = items.len() as u32;
+        if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+            let range = match (min, max) {
+                (Some(a), Some(b)) => format!("{a} to {b} items"),
+                (Some(a), None) => format!("at least {a} items"),
+                (None, Some(b)) => format!("at most {b} items"),
+                _ => unreachable!(),
+            };
+            self.report
+                .error(Code::Invalid, path.to_string(), "wrong number of items")
+                .expected(range)
+                .found(format!("{n} items"));
+        }
+        let keep_slots = matches!(self.schema.shape(item).kind, Kind::Struct(_));
+        let mut out = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            path.push_index(i);
+            match self.check(v, item, path, false) {
+                Some(c) => out.push(c),
+                // Keep indices aligned with the user's list so later paths stay exact.
+                None if keep_slots => out.push(Value::Object(Map::new())),
+                None => {}
+            }
+            path.pop();
+        }
+        Some(Value::Array(out))
+    }
+
+    fn check_string(
+        &mut self,
+        value: &Value,
+        enums: &[&str],
+        min: Option<u32>,
+        max: Option<u32>,
+        pattern: Option<&'static str>,
+        path: &Path,
+    ) -> Option<Value> {
+        let s = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => {
+                self.converted(path, "a string", value);
+                n.to_string()
+            }
+            Value::Bool(b) => {
+                self.converted(path, "a string", value);
+                b.to_string()
+            }
+            other => {
+                self.type_error(path, "a string", other);
+                return None;
+            }
+        };
+        if !enums.is_empty() && !enums.contains(&s.as_str()) {
+            let hint = placeholder_hint(value);
+            let mut msg = format!("unsupported value{hint}");
+            if let Some(close) = enums
+                .iter()
+                .find(|e| e.eq_ignore_ascii_case(&s))
+                .copied()
+                .or_else(|| did_you_mean(&s, enums.iter().copied()))
+            {
+                msg = format!("unsupported value; did you mean \"{close}\"?");
+            }
+            self.report
+                .error(Code::NotSupported, path.to_string(), msg)
+                .expected(format!(
+                    "one of {}",
+                    enums.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ")
+                ))
+                .found(show(value));
+            return None;
+        }
+        let len = s.chars().count() as u32;
+        if min.is_some_and(|m| len < m) || max.is_some_and(|m| len > m) {
+            self.report
+                .error(Code::Invalid, path.to_string(), "string length out of range")
+                .expected(format!(
+                    "{} to {} characters",
+                    min.unwrap_or(0),
+                    max.map_or("any".into(), |m| m.to_string())
+                ))
+                .found(format!("{len} characters"));
+        } else if let Some(p) = pattern {
+            if let Some(re) = compiled(p) {
+                if !re.is_match(&s) {
+                    self.report
+                        .error(
+                            Code::Invalid,
+                            path.to_string(),
+                            format!("value does not match the pattern AWS requires{}", placeholder_hint(value)),
+                        )
+                        .expected(format!("a match for {p}"))
+                        .found(show(value));
+                }
+            }
+        }
+        Some(Value::String(s))
+    }
+
+    fn check_integer(&mut self, value: &Value, min: Option<i64>, max: Option<i64>, path: &Path) -> Option<Value> {
+        let n = match value {
+            Value::Number(n) => match n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+            {
+                Some(i) => i,
+                None => {
+                    self.type_error(path, "an integer", value);
+                    return None;
+                }
+            },
+            Value::String(s) => match s.parse::<i64>() {
+                Ok(i) if i.to_string() == *s => {
+                    self.converted(path, "a number", value);
+                    i
+                }
+                _ => {
+                    self.type_error(path, "an integer", value);
+                    return None;
+                }
+            },
+            other => {
+                self.type_error(path, "an integer", other);
+                return None;
+            }
+        };
+        if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+            self.report
+                .error(Code::Invalid, path.to_string(), "number out of range")
+                .expected(format!(
+                    "{} to {}",
+                    min.map_or("any".into(), |m| m.to_string()),
+                    max.map_or("any".into(), |m| m.to_string())
+                ))
+                .found(n.to_string());
+        }
+        Some(Value::from(n))
+    }
+
+    fn check_double(&mut self, value: &Value, min: Option<f64>, max: Option<f64>, path: &Path) -> Option<Value> {
+        let f = match value {
+            Value::Number(n) => n.as_f64()?,
+            Value::String(s) => match s.parse::<f64>() {
+                Ok(f) if f.is_finite() => {
+                    self.converted(path, "a number", value);
+                    f
+                }
+                _ => {
+                    self.type_error(path, "a number", value);
+                    return None;
+                }
+            },
+            other => {
+                self.type_error(path, "a number", other);
+                return None;
+            }
+        };
+        if min.is_some_and(|m| f < m) || max.is_some_and(|m| f > m) {
+            self.report
+                .error(Code::Invalid, path.to_string(), "number out of range")
+                .expected(format!(
+                    "{} to {}",
+                    min.map_or("any".into(), |m| m.to_string()),
+                    max.map_or("any".into(), |m| m.to_string())
+                ))
+                .found(f.to_string());
+        }
+        serde_json::Number::from_f64(f).map(Value::Number)
+    }
+
+    fn check_bool(&mut self, value: &Value, path: &Path) -> Option<Value> {
+        match value {
+            Value::Bool(b) => Some(Value::Bool(*b)),
+            Value::String(s) if s == "true" || s == "false" => {
+                self.converted(path, "a boolean", value);
+                Some(Value::Bool(s == "true"))
+            }
+            other => {
+                self.type_error(path, "true or false", other);
+                None
+            }
+        }
+    }
+
+    /// A value written as another JSON type but converted exactly. CloudFormation
+    /// converts such values itself; the ECS API rejects them, so warn there.
+    fn converted(&mut self, path: &Path, expected: &str, found: &Value) {
+        if self.schema.dialect == Dialect::Api {
+            self.report
+                .warning(
+                    Code::Converted,
+                    path.to_string(),
+                    format!("the ECS API expects {expected}; the value was converted"),
+                )
+                .expected(expected)
+                .found(show(found));
+        }
+    }
+}
+
+/// Compact JSON, shortened for messages.
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 100 {
+        s.chars().take(97).collect::<String>() + "..."
+    } else {
+        s
+    }
+}
+
+pub fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| f.to_ascii_uppercase().to_string() + c.as_str())
+}
+
+/// `Ref`, `Fn::Sub`, ... : a one-key object naming a CloudFormation intrinsic.
+pub fn intrinsic_name(value: &Value) -> Option<&str> {
+    let obj = value.as_object()?;
+    if obj.len() != 1 {
+        return None;
+    }
+    let key = obj.keys().next()?;
+    (key == "Ref" || key.starts_with("Fn::")).then_some(key.as_str())
+}
+
+/// Explains strings that are unrendered templates (`{{ .Env.X }}`, `${var}`, `<x>`, `$$$X$$$`).
+fn placeholder_hint(value: &Value) -> &'static str {
+    let Value::String(s) = value else { return "" };
+    let looks = (s.contains("{{") && s.contains("}}"))
+        || (s.contains("${") && s.contains('}'))
+        || (s.starts_with('<') && s.ends_with('>'))
+        || s.contains("$$$");
+    if looks {
+        " (this looks like an unrendered template placeholder: render the template before applying)"
+    } else {
+        ""
+    }
+}
+
+/// The closest candidate, when close enough to be a plausible typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .map(|c| (c, strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase())))
+        .filter(|(c, d)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .min_by_key(|(_, d)| *d)
+        .map(|(c, _)| c)
+}
+
+/// AWS patterns compiled once; a pattern this regex engine cannot read is skipped.
+fn compiled(pattern: &'static str) -> Option<regex::Regex> {
+    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<regex::Regex>>>> = LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern)
+        .or_insert_with(|| regex::Regex::new(&format!("^(?:{pattern})$")).ok())
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["image", "name", "memory", "memoryReservation"];
+        assert_eq!(did_you_mean("imagee", names.iter().copied()), Some("image"));
+        assert_eq!(did_you_mean("Memroy", names.iter().copied()), Some("memory"));
+        assert_eq!(did_you_mean("zzzzzz", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn every_model_pattern_compiles() {
+        for schema in [&crate::ecs::schema::API, &crate::ecs::schema::CFN] {
+            for shape in schema.shapes {
+                if let Kind::String { pattern: Some(p), .. } = shape.kind {
+                    assert!(compiled(p).is_some(), "pattern of {} does not compile: {p}", shape.name);
+                }
+            }
+        }
+    }
+}

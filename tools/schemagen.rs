@@ -1,0 +1,476 @@
+//! Generates `src/ecs/schema/generated.rs` from AWS's own models:
+//! botocore's ECS service model (camelCase) and the CloudFormation resource
+//! schemas for AWS::ECS::TaskDefinition / AWS::ECS::Service (PascalCase).
+//!
+//! Shared (via `#[path]`) by `examples/gen_schema.rs` (`make schema`) and by
+//! `tests/aws_model_coverage.rs`, which fails when the checked-in table drifts
+//! from the models.
+
+#![allow(dead_code)] // each includer uses a part
+
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub const API_MODEL: &str = "ecs-service-2.json";
+pub const CFN_TASK_SCHEMA: &str = "aws-ecs-taskdefinition.schema.json";
+pub const CFN_SERVICE_SCHEMA: &str = "aws-ecs-service.schema.json";
+
+/// CloudFormation properties whose ECS API name differs by more than case.
+const CFN_ALIASES: &[(&str, &str)] = &[
+    ("ProxyConfigurationProperties", "properties"),
+    ("PlacementStrategies", "placementStrategy"),
+];
+
+/// One shape as emitted: a name and its Rust `Kind` expression.
+struct OutShape {
+    name: String,
+    kind: String,
+}
+
+#[derive(Default)]
+struct Table {
+    shapes: Vec<OutShape>,
+    by_key: HashMap<String, u16>,
+}
+
+impl Table {
+    /// Reserves a slot so recursive shapes can refer to it before it is filled.
+    fn reserve(&mut self, key: &str, name: &str) -> (u16, bool) {
+        if let Some(&id) = self.by_key.get(key) {
+            return (id, false);
+        }
+        let id = self.shapes.len() as u16;
+        self.shapes.push(OutShape {
+            name: name.to_string(),
+            kind: String::new(),
+        });
+        self.by_key.insert(key.to_string(), id);
+        (id, true)
+    }
+
+    fn leaf(&mut self, name: &str, kind: String) -> u16 {
+        let key = format!("leaf:{kind}");
+        let (id, fresh) = self.reserve(&key, name);
+        if fresh {
+            self.shapes[id as usize].kind = kind;
+        }
+        id
+    }
+}
+
+fn read_json(dir: &Path, file: &str) -> Result<Value, String> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn opt<T: std::fmt::Debug>(v: Option<T>) -> String {
+    match v {
+        Some(x) => format!("Some({x:?})"),
+        None => "None".into(),
+    }
+}
+
+fn string_kind(enums: &[String], min: Option<u64>, max: Option<u64>, pattern: Option<&str>) -> String {
+    format!(
+        "Kind::String {{ enums: &{enums:?}, min_len: {}, max_len: {}, pattern: {} }}",
+        opt(min.map(|x| x as u32)),
+        opt(max.map(|x| x as u32)),
+        opt(pattern)
+    )
+}
+
+fn member_line(name: &str, canonical: &str, shape: u16, required: bool, read_only: bool) -> String {
+    format!("Member {{ name: {name:?}, canonical: {canonical:?}, shape: {shape}, required: {required}, read_only: {read_only} }}")
+}
+
+fn struct_kind(lines: &[String]) -> String {
+    let mut s = String::from("Kind::Struct(&[\n");
+    for l in lines {
+        let _ = writeln!(s, "        {l},");
+    }
+    s.push_str("    ])");
+    s
+}
+
+// ---------- ECS API (botocore) ----------
+
+struct ApiGen<'a> {
+    shapes: &'a Map<String, Value>,
+    table: Table,
+}
+
+impl ApiGen<'_> {
+    fn shape(&mut self, name: &str) -> u16 {
+        let def = &self.shapes[name];
+        let ty = def["type"].as_str().unwrap_or("");
+        let u = |k: &str| def.get(k).and_then(Value::as_u64);
+        let i = |k: &str| def.get(k).and_then(Value::as_i64);
+        match ty {
+            "structure" if def.get("document").is_some() => self.table.leaf("document", "Kind::Any".into()),
+            "structure" => {
+                let (id, fresh) = self.table.reserve(&format!("api:{name}"), name);
+                if fresh {
+                    let required = str_set(def.get("required"));
+                    let mut lines = Vec::new();
+                    for (m, mv) in def["members"].as_object().into_iter().flatten() {
+                        let sid = self.shape(mv["shape"].as_str().unwrap_or_default());
+                        lines.push(member_line(m, m, sid, required.contains(m), false));
+                    }
+                    self.table.shapes[id as usize].kind = struct_kind(&lines);
+                }
+                id
+            }
+            "list" => {
+                let item = self.shape(def["member"]["shape"].as_str().unwrap_or_default());
+                let kind = format!(
+                    "Kind::List {{ item: {item}, min: {}, max: {} }}",
+                    opt(u("min").map(|x| x as u32)),
+                    opt(u("max").map(|x| x as u32))
+                );
+                self.table.leaf(name, kind)
+            }
+            "map" => {
+                let value = self.shape(def["value"]["shape"].as_str().unwrap_or_default());
+                self.table.leaf(name, format!("Kind::Map {{ value: {value} }}"))
+            }
+            "string" => {
+                let enums: Vec<String> = def
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().map(String::from))
+                    .collect();
+                let kind = string_kind(&enums, u("min"), u("max"), def.get("pattern").and_then(Value::as_str));
+                self.table.leaf(name, kind)
+            }
+            "integer" | "long" => {
+                let kind = format!("Kind::Integer {{ min: {}, max: {} }}", opt(i("min")), opt(i("max")));
+                self.table.leaf(name, kind)
+            }
+            "double" | "float" => self.table.leaf(name, "Kind::Double { min: None, max: None }".into()),
+            "boolean" => self.table.leaf("boolean", "Kind::Boolean".into()),
+            "timestamp" => self.table.leaf("timestamp", "Kind::Timestamp".into()),
+            _ => self.table.leaf("any", "Kind::Any".into()),
+        }
+    }
+
+    /// A synthetic root: the input request's members, plus the describe
+    /// output's extra members as read-only (accepted, ignored, not checked).
+    fn root(&mut self, name: &str, input: &str, output: &str) -> u16 {
+        let (id, _) = self.table.reserve(&format!("api:{name}"), name);
+        let required = str_set(self.shapes[input].get("required"));
+        let mut lines = Vec::new();
+        let input_members = self.shapes[input]["members"].as_object().cloned().unwrap_or_default();
+        for (m, mv) in &input_members {
+            let sid = self.shape(mv["shape"].as_str().unwrap_or_default());
+            lines.push(member_line(m, m, sid, required.contains(m), false));
+        }
+        let any = self.table.leaf("any", "Kind::Any".into());
+        for (m, _) in self.shapes[output]["members"].as_object().into_iter().flatten() {
+            if !input_members.contains_key(m) {
+                lines.push(member_line(m, m, any, false, true));
+            }
+        }
+        self.table.shapes[id as usize].kind = struct_kind(&lines);
+        id
+    }
+}
+
+fn str_set(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
+}
+
+// ---------- CloudFormation resource schemas ----------
+
+struct CfnGen<'a> {
+    api: &'a Map<String, Value>,
+    table: Table,
+}
+
+/// The API struct shape a CloudFormation definition corresponds to, when any.
+type ApiPair<'a> = Option<&'a str>;
+
+impl<'a> CfnGen<'a> {
+    fn api_members(&self, api_shape: ApiPair<'_>) -> Option<&'a Map<String, Value>> {
+        api_shape.and_then(|n| self.api.get(n)).and_then(|s| s["members"].as_object())
+    }
+
+    /// The API member matching a CloudFormation property, and its shape name.
+    fn api_member(&self, api_shape: ApiPair<'_>, prop: &str) -> Option<(String, String)> {
+        let members = self.api_members(api_shape)?;
+        let alias = CFN_ALIASES.iter().find(|(c, _)| *c == prop).map(|(_, a)| *a);
+        members
+            .iter()
+            .find(|(k, _)| Some(k.as_str()) == alias || k.eq_ignore_ascii_case(prop))
+            .map(|(k, v)| (k.clone(), v["shape"].as_str().unwrap_or_default().to_string()))
+    }
+
+    /// The struct shape reached through an API member (through a list, too).
+    fn api_struct_of(&self, shape: &str) -> Option<String> {
+        let def = self.api.get(shape)?;
+        match def["type"].as_str() {
+            Some("structure") => Some(shape.to_string()),
+            Some("list") => self.api_struct_of(def["member"]["shape"].as_str()?),
+            _ => None,
+        }
+    }
+
+    fn definition(&mut self, schema: &Value, prefix: &str, def_name: &str, api: ApiPair<'_>) -> u16 {
+        let full = format!("{prefix}.{def_name}");
+        let (id, fresh) = self.table.reserve(&format!("cfn:{full}"), &full);
+        if fresh {
+            let def = &schema["definitions"][def_name];
+            let kind = self.object(schema, prefix, def, api, &BTreeSet::new());
+            self.table.shapes[id as usize].kind = kind;
+        }
+        id
+    }
+
+    fn object(&mut self, schema: &Value, prefix: &str, def: &Value, api: ApiPair<'_>, read_only: &BTreeSet<String>) -> String {
+        let required = str_set(def.get("required"));
+        let mut lines = Vec::new();
+        for (prop, pv) in def["properties"].as_object().into_iter().flatten() {
+            let paired = self.api_member(api, prop);
+            let canonical = match &paired {
+                Some((n, _)) => n.clone(),
+                None => lower_first(prop),
+            };
+            let nested_api = paired.as_ref().and_then(|(_, s)| self.api_struct_of(s));
+            let sid = self.property(schema, prefix, prop, pv, nested_api.as_deref());
+            lines.push(member_line(
+                prop,
+                &canonical,
+                sid,
+                required.contains(prop),
+                read_only.contains(prop),
+            ));
+        }
+        struct_kind(&lines)
+    }
+
+    fn property(&mut self, schema: &Value, prefix: &str, prop: &str, pv: &Value, api: ApiPair<'_>) -> u16 {
+        if let Some(r) = pv.get("$ref").and_then(Value::as_str) {
+            let name = r.trim_start_matches("#/definitions/");
+            return self.definition(schema, prefix, name, api);
+        }
+        let u = |k: &str| pv.get(k).and_then(Value::as_u64);
+        match &pv["type"] {
+            Value::Array(types) => {
+                let names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+                if names.contains(&"object") && names.contains(&"string") {
+                    self.table.leaf("StringOrObject", "Kind::StringOrObject".into())
+                } else {
+                    self.table.leaf("any", "Kind::Any".into())
+                }
+            }
+            Value::String(t) => match t.as_str() {
+                "array" => {
+                    let item = self.property(schema, prefix, prop, &pv["items"], api);
+                    let kind = format!(
+                        "Kind::List {{ item: {item}, min: {}, max: {} }}",
+                        opt(u("minItems").map(|x| x as u32)),
+                        opt(u("maxItems").map(|x| x as u32))
+                    );
+                    self.table.leaf(&format!("{prop}List"), kind)
+                }
+                "object" => {
+                    if let Some(pp) = pv.get("patternProperties").and_then(Value::as_object) {
+                        let vs = pp.values().next().cloned().unwrap_or(Value::Null);
+                        let value = self.property(schema, prefix, prop, &vs, None);
+                        self.table.leaf(&format!("{prop}Map"), format!("Kind::Map {{ value: {value} }}"))
+                    } else if pv.get("properties").is_some() {
+                        let full = format!("{prefix}.{prop}");
+                        let (id, fresh) = self.table.reserve(&format!("cfn:{full}"), &full);
+                        if fresh {
+                            let kind = self.object(schema, prefix, pv, api, &BTreeSet::new());
+                            self.table.shapes[id as usize].kind = kind;
+                        }
+                        id
+                    } else {
+                        self.table.leaf("any", "Kind::Any".into())
+                    }
+                }
+                "string" => {
+                    let enums: Vec<String> = pv
+                        .get("enum")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e.as_str().map(String::from))
+                        .collect();
+                    let kind = string_kind(&enums, u("minLength"), u("maxLength"), pv.get("pattern").and_then(Value::as_str));
+                    self.table.leaf("string", kind)
+                }
+                "integer" => {
+                    let i = |k: &str| pv.get(k).and_then(Value::as_i64);
+                    let kind = format!("Kind::Integer {{ min: {}, max: {} }}", opt(i("minimum")), opt(i("maximum")));
+                    self.table.leaf("integer", kind)
+                }
+                "number" => {
+                    let f = |k: &str| pv.get(k).and_then(Value::as_f64);
+                    let kind = format!("Kind::Double {{ min: {}, max: {} }}", opt(f("minimum")), opt(f("maximum")));
+                    self.table.leaf("number", kind)
+                }
+                "boolean" => self.table.leaf("boolean", "Kind::Boolean".into()),
+                _ => self.table.leaf("any", "Kind::Any".into()),
+            },
+            _ => self.table.leaf("any", "Kind::Any".into()),
+        }
+    }
+
+    fn root(&mut self, schema: &Value, prefix: &str, api_root: &str) -> u16 {
+        let (id, _) = self.table.reserve(&format!("cfn:{prefix}"), prefix);
+        let read_only: BTreeSet<String> = str_set(schema.get("readOnlyProperties"))
+            .into_iter()
+            .map(|p| p.trim_start_matches("/properties/").to_string())
+            .collect();
+        let kind = self.object(schema, prefix, schema, Some(api_root), &read_only);
+        self.table.shapes[id as usize].kind = kind;
+        id
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn emit(out: &mut String, static_name: &str, dialect: &str, table: &Table, task_root: u16, service_root: u16) {
+    let _ = writeln!(
+        out,
+        "pub static {static_name}: Schema = Schema {{\n    dialect: Dialect::{dialect},\n    task_root: {task_root},\n    service_root: {service_root},\n    shapes: &["
+    );
+    for (i, s) in table.shapes.iter().enumerate() {
+        let _ = writeln!(out, "    /* {i} */ Shape {{ name: {:?}, kind: {} }},", s.name, s.kind);
+    }
+    out.push_str("    ],\n};\n");
+}
+
+/// Names of the synthetic API roots (request members + describe-only members).
+pub const API_TASK_ROOT: &str = "TaskDefinitionInput";
+pub const API_SERVICE_ROOT: &str = "ServiceInput";
+
+/// The whole generated Rust source for `src/ecs/schema/generated.rs`.
+pub fn generate(models: &Path) -> Result<String, String> {
+    let api_model = read_json(models, API_MODEL)?;
+    let api_shapes = api_model["shapes"].as_object().ok_or("ECS model has no shapes")?;
+    let mut api = ApiGen {
+        shapes: api_shapes,
+        table: Table::default(),
+    };
+    let api_task = api.root(API_TASK_ROOT, "RegisterTaskDefinitionRequest", "TaskDefinition");
+    let api_service = api.root(API_SERVICE_ROOT, "CreateServiceRequest", "Service");
+
+    // Pair CloudFormation definitions with the API's input shapes for canonical names.
+    let mut pairing = api_shapes.clone();
+    for (root, input) in [
+        (API_TASK_ROOT, "RegisterTaskDefinitionRequest"),
+        (API_SERVICE_ROOT, "CreateServiceRequest"),
+    ] {
+        pairing.insert(root.to_string(), api_shapes[input].clone());
+    }
+    let task_schema = read_json(models, CFN_TASK_SCHEMA)?;
+    let service_schema = read_json(models, CFN_SERVICE_SCHEMA)?;
+    let mut cfn = CfnGen {
+        api: &pairing,
+        table: Table::default(),
+    };
+    let cfn_task = cfn.root(&task_schema, "TaskDefinition", API_TASK_ROOT);
+    let cfn_service = cfn.root(&service_schema, "Service", API_SERVICE_ROOT);
+
+    let mut out = String::from(
+        "// @generated by `make schema` (tools/schemagen.rs) from AWS's models:\n\
+         // botocore ecs-service-2.json and the CloudFormation schemas for\n\
+         // AWS::ECS::TaskDefinition and AWS::ECS::Service. Do not edit by hand.\n\n\
+         use super::{Dialect, Kind, Member, Schema, Shape};\n\n",
+    );
+    emit(&mut out, "API", "Api", &api.table, api_task, api_service);
+    out.push('\n');
+    emit(&mut out, "CFN", "Cfn", &cfn.table, cfn_task, cfn_service);
+    Ok(out)
+}
+
+/// Every (shape path, member) pair a model defines, for the coverage test:
+/// `TaskDefinition.containerDefinitions.portMappings.containerPort` style.
+pub fn model_member_paths(models: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
+    let api_model = read_json(models, API_MODEL)?;
+    let shapes = api_model["shapes"].as_object().ok_or("ECS model has no shapes")?;
+    let mut api = BTreeSet::new();
+    for (root, input, output) in [
+        ("Task", "RegisterTaskDefinitionRequest", "TaskDefinition"),
+        ("Service", "CreateServiceRequest", "Service"),
+    ] {
+        api_paths(shapes, input, root, &mut api, &mut Vec::new());
+        for m in shapes[output]["members"].as_object().into_iter().flatten().map(|(k, _)| k) {
+            api.insert(format!("{root}.{m}"));
+        }
+    }
+    let mut cfn = BTreeSet::new();
+    for (root, file) in [("Task", CFN_TASK_SCHEMA), ("Service", CFN_SERVICE_SCHEMA)] {
+        let schema = read_json(models, file)?;
+        cfn_paths(&schema, &schema, root, &mut cfn, &mut Vec::new());
+    }
+    Ok((api, cfn))
+}
+
+fn api_paths(shapes: &Map<String, Value>, name: &str, path: &str, out: &mut BTreeSet<String>, stack: &mut Vec<String>) {
+    let def = &shapes[name];
+    match def["type"].as_str() {
+        Some("structure") if def.get("document").is_none() => {
+            if stack.iter().any(|s| s == name) {
+                return;
+            }
+            stack.push(name.to_string());
+            for (m, mv) in def["members"].as_object().into_iter().flatten() {
+                let p = format!("{path}.{m}");
+                out.insert(p.clone());
+                api_paths(shapes, mv["shape"].as_str().unwrap_or_default(), &p, out, stack);
+            }
+            stack.pop();
+        }
+        Some("list") => api_paths(shapes, def["member"]["shape"].as_str().unwrap_or_default(), path, out, stack),
+        Some("map") => api_paths(shapes, def["value"]["shape"].as_str().unwrap_or_default(), path, out, stack),
+        _ => {}
+    }
+}
+
+fn cfn_paths(schema: &Value, def: &Value, path: &str, out: &mut BTreeSet<String>, stack: &mut Vec<String>) {
+    if let Some(r) = def.get("$ref").and_then(Value::as_str) {
+        if stack.iter().any(|s| s == r) {
+            return;
+        }
+        stack.push(r.to_string());
+        let target = &schema["definitions"][r.trim_start_matches("#/definitions/")];
+        cfn_paths(schema, target, path, out, stack);
+        stack.pop();
+        return;
+    }
+    if let Some(items) = def.get("items") {
+        cfn_paths(schema, items, path, out, stack);
+    }
+    for (p, pv) in def.get("properties").and_then(Value::as_object).into_iter().flatten() {
+        let child = format!("{path}.{p}");
+        out.insert(child.clone());
+        cfn_paths(schema, pv, &child, out, stack);
+    }
+    for pv in def
+        .get("patternProperties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(_, v)| v)
+    {
+        cfn_paths(schema, pv, path, out, stack);
+    }
+}
