@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test fmt-check clippy unit control-plane run bench schema
+.PHONY: all build test tools fmt-check clippy control-plane run bench schema
 
 all: build
 
@@ -10,8 +10,12 @@ build:
 	$(CARGO) build --release --bins
 
 # Every check CI runs: formatting, lints, and all tests (unit, integration, end-to-end).
-test: control-plane fmt-check clippy
+test: tools control-plane fmt-check clippy
 	$(CARGO) test --all-targets
+
+# The Rust components the checks need (rustup is how this machine's Rust is installed).
+tools:
+	rustup component add rustfmt clippy
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

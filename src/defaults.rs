@@ -7,8 +7,9 @@
 //! deploymentConfiguration 200/100 for REPLICA and 100/0 for DAEMON.
 
 use crate::ecs::input::Resource;
-use crate::ecs::schema::{Kind, Schema, ShapeId};
+use crate::ecs::schema::{Dialect, Kind, Schema, ShapeId};
 use crate::path::Path;
+use crate::validate::structure::upper_first;
 use crate::validate::{Analysis, Definition};
 use json_patch::{AddOperation, Patch, PatchOperation};
 use serde_json::{json, Map, Value};
@@ -56,12 +57,32 @@ impl<'v> Node<'v> {
         self.obj.iter().find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null())
     }
 
+    /// Whether this object is written in its dialect's casing (decided, as the
+    /// validator does, by its first known key); new keys follow the object.
+    fn native_casing(&self) -> bool {
+        let members = self.schema.members(self.shape);
+        self.obj
+            .keys()
+            .find_map(|k| members.iter().find(|m| m.name.eq_ignore_ascii_case(k)).map(|m| m.name == k))
+            .unwrap_or(true)
+    }
+
+    /// How this object spells a member.
+    fn spell(&self, canonical: &str) -> Option<String> {
+        let (name, _) = self.key(canonical)?;
+        Some(match (self.native_casing(), self.schema.dialect) {
+            (true, _) => name.to_string(),
+            (false, Dialect::Cfn) => canonical.to_string(),
+            (false, Dialect::Api) => upper_first(canonical),
+        })
+    }
+
     fn add_missing(&self, canonical: &str, value: Value, ops: &mut Vec<PatchOperation>) {
         if self.get(canonical).is_some() {
             return;
         }
-        if let Some((name, _)) = self.key(canonical) {
-            ops.push(add(&self.path.key(name), value));
+        if let Some(name) = self.spell(canonical) {
+            ops.push(add(&self.path.key(&name), value));
         }
     }
 

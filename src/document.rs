@@ -97,14 +97,8 @@ impl EcsDocument {
     pub fn analyze(&self) -> Analysis<'_> {
         let mut analysis = analyze(&self.input());
         let mut envelope = Report::default();
-        match self.kind {
-            DocKind::Deployment => check_deployment(&self.value, &mut envelope),
-            DocKind::Pair => {
-                if self.value.get("Task").is_none() && self.value.get("Service").is_some() {
-                    // A service alone is fine for validation; nothing to add.
-                }
-            }
-            _ => {}
+        if self.kind == DocKind::Deployment {
+            check_deployment(&self.value, &mut envelope);
         }
         envelope.diagnostics.append(&mut analysis.report.diagnostics);
         analysis.report = envelope;

@@ -87,21 +87,6 @@ impl fmt::Display for Path {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_user_paths_and_pointers() {
-        let p = Path::parse_dotted("spec.Task").key("ContainerDefinitions").index(1).key("Memory");
-        assert_eq!(p.to_string(), "spec.Task.ContainerDefinitions[1].Memory");
-        assert_eq!(p.pointer(), "/spec/Task/ContainerDefinitions/1/Memory");
-        let odd = Path::root().key("dockerLabels").key("a.b/c");
-        assert_eq!(odd.to_string(), "dockerLabels[\"a.b/c\"]");
-        assert_eq!(odd.pointer(), "/dockerLabels/a.b~1c");
-    }
-}
-
 impl From<&str> for Seg {
     fn from(k: &str) -> Self {
         Seg::Key(k.to_string())
@@ -117,5 +102,20 @@ impl From<&String> for Seg {
 impl From<usize> for Seg {
     fn from(i: usize) -> Self {
         Seg::Index(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_user_paths_and_pointers() {
+        let p = Path::parse_dotted("spec.Task").key("ContainerDefinitions").index(1).key("Memory");
+        assert_eq!(p.to_string(), "spec.Task.ContainerDefinitions[1].Memory");
+        assert_eq!(p.pointer(), "/spec/Task/ContainerDefinitions/1/Memory");
+        let odd = Path::root().key("dockerLabels").key("a.b/c");
+        assert_eq!(odd.to_string(), "dockerLabels[\"a.b/c\"]");
+        assert_eq!(odd.pointer(), "/dockerLabels/a.b~1c");
     }
 }

@@ -135,11 +135,18 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
         .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, &mut report));
     // A rule never repeats a place the structural check already reported.
     let structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
+    let under_structural = |path: &str| {
+        structural.contains(path)
+            || structural.iter().any(|p| {
+                path.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            })
+    };
     let mut semantic = Report::default();
     rules::check_all(task.as_ref(), service.as_ref(), &mut semantic);
     report
         .diagnostics
-        .extend(semantic.diagnostics.into_iter().filter(|d| !structural.contains(&d.path)));
+        .extend(semantic.diagnostics.into_iter().filter(|d| !under_structural(&d.path)));
     Analysis { report, task, service }
 }
 

@@ -53,7 +53,7 @@ impl<'r> Checker<'r> {
             Kind::Struct(members) => self.check_struct(value, members, path, is_root),
             Kind::List { item, min, max } => self.check_list(value, *item, *min, *max, path),
             Kind::Map { value: vshape } => {
-                let Some(obj) = self.expect_object(value, path) else { return None };
+                let obj = self.expect_object(value, path)?;
                 let mut out = Map::new();
                 for (k, v) in obj {
                     path.push_key(k);
@@ -183,7 +183,8 @@ impl<'r> Checker<'r> {
         }
         for m in members.iter().filter(|m| m.required) {
             let present = obj.iter().any(|(k, v)| k.eq_ignore_ascii_case(m.name) && !v.is_null());
-            if !present && !(is_root && self.implied.contains(&m.canonical)) {
+            let implied = is_root && self.implied.contains(&m.canonical);
+            if !present && !implied {
                 self.report
                     .error(
                         Code::Required,

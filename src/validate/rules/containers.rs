@@ -10,6 +10,18 @@ pub fn check(t: Task, r: &mut Report) {
     let containers = &t.model.container_definitions;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, c) in containers.iter().enumerate() {
+        // The botocore model leaves them optional, but ECS rejects a container
+        // without them, and the CloudFormation schema marks both required.
+        for (field, set) in [("name", c.name.is_some()), ("image", c.image.is_some())] {
+            if !set && !written!(t, "containerDefinitions", i, field) {
+                r.error(
+                    Code::Required,
+                    at!(t, "containerDefinitions", i, field),
+                    format!("required field `{field}` is missing"),
+                )
+                .expected(format!("`{field}`"));
+            }
+        }
         if let Some(name) = c.name.as_deref() {
             check_ecs_name(r, at!(t, "containerDefinitions", i, "name"), name, "container name");
             if let Some(first) = seen.insert(name, i) {

@@ -1,0 +1,349 @@
+//! One test per validation rule, through the public engine API.
+
+use ecskube::diag::{Code, Severity};
+use ecskube::document::EcsDocument;
+use serde_json::{json, Value};
+
+/// (severity, code, path) of every diagnostic for a bare definition or an ECSDeployment.
+fn diags(v: Value) -> Vec<(Severity, Code, String)> {
+    let doc = EcsDocument::classify(v);
+    doc.analyze()
+        .report
+        .diagnostics
+        .into_iter()
+        .map(|d| (d.severity, d.code, d.path))
+        .collect()
+}
+
+fn errors(v: Value) -> Vec<(Code, String)> {
+    diags(v)
+        .into_iter()
+        .filter(|(s, ..)| *s == Severity::Error)
+        .map(|(_, c, p)| (c, p))
+        .collect()
+}
+
+fn has_error(v: Value, code: Code, path: &str) {
+    let errs = errors(v);
+    assert!(
+        errs.iter().any(|(c, p)| *c == code && p == path),
+        "expected {code:?} at {path}, got {errs:?}"
+    );
+}
+
+fn task(containers: Value) -> Value {
+    json!({"family": "f", "containerDefinitions": containers})
+}
+
+fn web() -> Value {
+    json!({"name": "web", "image": "nginx", "memory": 128, "portMappings": [{"containerPort": 80}]})
+}
+
+#[test]
+fn valid_minimal_task_has_no_errors() {
+    assert_eq!(errors(task(json!([web()]))), vec![]);
+}
+
+#[test]
+fn unknown_key_suggests_the_close_member() {
+    let doc = EcsDocument::classify(task(json!([{"name": "web", "imagee": "nginx", "memory": 128}])));
+    let a = doc.analyze();
+    let d = a
+        .report
+        .diagnostics
+        .iter()
+        .find(|d| d.code == Code::UnknownField)
+        .expect("unknown field");
+    assert_eq!(d.path, "containerDefinitions[0].imagee");
+    assert!(d.message.contains("did you mean `image`"), "{}", d.message);
+}
+
+#[test]
+fn pascal_case_typo_in_ecsdeployment_gets_full_path() {
+    let obj = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "x"},
+        "spec": {"Task": {"Properties": {"ContainerDefinitions": [{"Name": "a", "Imagee": "i", "Memory": 64}]}}}});
+    has_error(obj, Code::UnknownField, "spec.Task.Properties.ContainerDefinitions[0].Imagee");
+}
+
+#[test]
+fn wrong_types_and_enums_and_required() {
+    has_error(
+        task(json!([{"name": "web", "image": "i", "memory": {"a": 1}}])),
+        Code::InvalidType,
+        "containerDefinitions[0].memory",
+    );
+    has_error(
+        json!({"containerDefinitions": [web()], "networkMode": "awsVpc"}),
+        Code::NotSupported,
+        "networkMode",
+    );
+    has_error(
+        task(json!([{"image": "i", "memory": 64}])),
+        Code::Required,
+        "containerDefinitions[0].name",
+    );
+}
+
+#[test]
+fn numbers_as_strings_convert_with_a_warning_in_camel_case_only() {
+    let camel = diags(task(json!([{"name": "web", "image": "i", "memory": "128"}])));
+    assert!(camel
+        .iter()
+        .any(|(s, c, p)| *s == Severity::Warning && *c == Code::Converted && p == "containerDefinitions[0].memory"));
+    let pascal =
+        diags(json!({"Properties": {"ContainerDefinitions": [{"Name": "web", "Image": "i", "Memory": "128", "Essential": "true"}]}}));
+    assert!(pascal.iter().all(|(s, ..)| *s != Severity::Error), "{pascal:?}");
+    assert!(
+        !pascal.iter().any(|(_, c, _)| *c == Code::Converted),
+        "CloudFormation converts these itself: {pascal:?}"
+    );
+    has_error(
+        task(json!([{"name": "web", "image": "i", "memory": "lots"}])),
+        Code::InvalidType,
+        "containerDefinitions[0].memory",
+    );
+}
+
+#[test]
+fn explicit_null_is_absent() {
+    assert_eq!(
+        errors(task(json!([{"name": "web", "image": "i", "memory": 64, "ulimits": null}]))),
+        vec![]
+    );
+}
+
+#[test]
+fn mixing_casings_in_one_object_names_the_first_odd_key() {
+    let errs = errors(task(json!([{"name": "web", "Image": "i", "memory": 64}])));
+    assert_eq!(errs, vec![(Code::MixedCasing, "containerDefinitions[0].Image".to_string())]);
+}
+
+#[test]
+fn intrinsic_functions_are_unresolved_errors_at_their_path() {
+    let v = json!({"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [{"Name": "a", "Image": {"Fn::Sub": "${Repo}:latest"}, "Memory": 64}]}});
+    has_error(v, Code::Unresolved, "Properties.ContainerDefinitions[0].Image");
+}
+
+#[test]
+fn describe_output_read_only_members_are_ignored() {
+    let v = json!({"taskDefinition": {"taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/f:1", "revision": 3, "status": "ACTIVE",
+        "requiresAttributes": [{"name": "x"}], "compatibilities": ["EC2"], "registeredAt": "2024-01-01T00:00:00Z", "registeredBy": "me",
+        "family": "f", "containerDefinitions": [web()]}, "tags": [{"key": "k", "value": "v"}]});
+    assert_eq!(errors(v), vec![]);
+}
+
+#[test]
+fn container_names_unique_and_ecs_pattern() {
+    has_error(task(json!([web(), web()])), Code::Duplicate, "containerDefinitions[1].name");
+    has_error(
+        task(json!([{"name": "bad name", "image": "i", "memory": 64}])),
+        Code::Invalid,
+        "containerDefinitions[0].name",
+    );
+}
+
+#[test]
+fn at_least_one_essential_container() {
+    has_error(
+        task(json!([{"name": "a", "image": "i", "memory": 64, "essential": false}])),
+        Code::Invalid,
+        "containerDefinitions",
+    );
+}
+
+#[test]
+fn memory_floor_and_reservation_below_limit() {
+    has_error(
+        task(json!([{"name": "a", "image": "i", "memory": 4}])),
+        Code::Invalid,
+        "containerDefinitions[0].memory",
+    );
+    has_error(
+        task(json!([{"name": "a", "image": "i", "memory": 64, "memoryReservation": 128}])),
+        Code::Invalid,
+        "containerDefinitions[0].memoryReservation",
+    );
+}
+
+#[test]
+fn ports_in_range_and_one_protocol_per_port() {
+    has_error(
+        task(json!([{"name": "a", "image": "i", "memory": 64, "portMappings": [{"containerPort": 70000}]}])),
+        Code::Invalid,
+        "containerDefinitions[0].portMappings[0].containerPort",
+    );
+    has_error(
+        task(
+            json!([{"name": "a", "image": "i", "memory": 64, "portMappings": [{"containerPort": 53}, {"containerPort": 53, "protocol": "udp"}]}]),
+        ),
+        Code::Duplicate,
+        "containerDefinitions[0].portMappings[1].protocol",
+    );
+}
+
+#[test]
+fn references_name_existing_containers_and_volumes() {
+    let v = task(json!([
+        {"name": "a", "image": "i", "memory": 64, "links": ["db:database"], "volumesFrom": [{"sourceContainer": "ghost"}],
+         "mountPoints": [{"sourceVolume": "data", "containerPath": "/d"}], "dependsOn": [{"containerName": "nope", "condition": "START"}]}
+    ]));
+    let errs = errors(v);
+    for path in [
+        "containerDefinitions[0].links[0]",
+        "containerDefinitions[0].volumesFrom[0].sourceContainer",
+        "containerDefinitions[0].mountPoints[0].sourceVolume",
+        "containerDefinitions[0].dependsOn[0].containerName",
+    ] {
+        assert!(errs.iter().any(|(c, p)| *c == Code::NotFound && p == path), "{path}: {errs:?}");
+    }
+}
+
+#[test]
+fn depends_on_cycle_is_found() {
+    let v = task(json!([
+        {"name": "a", "image": "i", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
+        {"name": "b", "image": "i", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}
+    ]));
+    let errs = errors(v);
+    assert!(
+        errs.iter().any(|(c, p)| *c == Code::Invalid && p.ends_with(".containerName")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn depends_on_conditions_need_the_right_target() {
+    let v = task(json!([
+        {"name": "init", "image": "i", "memory": 64},
+        {"name": "app", "image": "i", "memory": 64, "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}, {"containerName": "init", "condition": "HEALTHY"}]}
+    ]));
+    has_error(v.clone(), Code::Invalid, "containerDefinitions[1].dependsOn[0].condition");
+    has_error(v, Code::Invalid, "containerDefinitions[1].dependsOn[1].condition");
+}
+
+#[test]
+fn awsvpc_host_port_must_match_and_links_need_bridge() {
+    let v = json!({"family": "f", "networkMode": "awsvpc", "containerDefinitions": [
+        {"name": "a", "image": "i", "memory": 64, "portMappings": [{"containerPort": 80, "hostPort": 8080}], "links": ["b"]},
+        {"name": "b", "image": "i", "memory": 64}]});
+    has_error(v.clone(), Code::Invalid, "containerDefinitions[0].portMappings[0].hostPort");
+    has_error(v, Code::Invalid, "containerDefinitions[0].links");
+}
+
+#[test]
+fn fargate_cpu_memory_pairs_in_both_forms() {
+    let fargate = |cpu: &str, mem: &str| {
+        json!({"family": "f", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": cpu, "memory": mem,
+        "containerDefinitions": [{"name": "a", "image": "i"}]})
+    };
+    assert_eq!(errors(fargate("1 vCPU", "2 GB")), vec![]);
+    assert_eq!(errors(fargate("256", "512")), vec![]);
+    has_error(fargate("256", "4096"), Code::Invalid, "memory");
+    has_error(fargate("300", "1024"), Code::Invalid, "cpu");
+}
+
+#[test]
+fn fargate_forbids_what_its_docs_say() {
+    let v = json!({"family": "f", "requiresCompatibilities": ["FARGATE"], "networkMode": "bridge", "cpu": "256", "memory": "512",
+        "volumes": [{"name": "v", "host": {"sourcePath": "/data"}}],
+        "containerDefinitions": [{"name": "a", "image": "i", "privileged": true, "linuxParameters": {"capabilities": {"add": ["NET_ADMIN"]}}}]});
+    for path in [
+        "networkMode",
+        "volumes[0].host.sourcePath",
+        "containerDefinitions[0].privileged",
+        "containerDefinitions[0].linuxParameters.capabilities.add[0]",
+    ] {
+        has_error(v.clone(), Code::Invalid, path);
+    }
+}
+
+#[test]
+fn health_check_ranges_and_command() {
+    let v =
+        task(json!([{"name": "a", "image": "i", "memory": 64, "healthCheck": {"command": ["curl", "x"], "interval": 1, "retries": 11}}]));
+    has_error(v.clone(), Code::Invalid, "containerDefinitions[0].healthCheck.command");
+    has_error(v.clone(), Code::Invalid, "containerDefinitions[0].healthCheck.interval");
+    has_error(v, Code::Invalid, "containerDefinitions[0].healthCheck.retries");
+}
+
+fn deployment(service: Value) -> Value {
+    json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "demo"},
+        "spec": {"Task": task(json!([web()])), "Service": service}})
+}
+
+#[test]
+fn service_load_balancer_names_a_container_and_its_port() {
+    has_error(
+        deployment(json!({"loadBalancers": [{"containerName": "api", "containerPort": 80}]})),
+        Code::NotFound,
+        "spec.Service.loadBalancers[0].containerName",
+    );
+    has_error(
+        deployment(json!({"loadBalancers": [{"containerName": "web", "containerPort": 443}]})),
+        Code::NotFound,
+        "spec.Service.loadBalancers[0].containerPort",
+    );
+    assert_eq!(
+        errors(deployment(
+            json!({"loadBalancers": [{"containerName": "web", "containerPort": 80}]})
+        )),
+        vec![]
+    );
+}
+
+#[test]
+fn service_counts_and_percentages() {
+    has_error(deployment(json!({"desiredCount": -1})), Code::Invalid, "spec.Service.desiredCount");
+    has_error(
+        deployment(json!({"deploymentConfiguration": {"minimumHealthyPercent": 150}})),
+        Code::Invalid,
+        "spec.Service.deploymentConfiguration.minimumHealthyPercent",
+    );
+    has_error(
+        deployment(json!({"deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 40}})),
+        Code::Invalid,
+        "spec.Service.deploymentConfiguration.maximumPercent",
+    );
+}
+
+#[test]
+fn implied_members_are_optional_and_task_definition_is_ignored() {
+    assert_eq!(
+        errors(deployment(json!({"TaskDefinition": "Ignored/implied for now", "DesiredCount": 2}))),
+        vec![]
+    );
+    assert_eq!(
+        errors(json!({"containerDefinitions": [web()]})),
+        vec![],
+        "family is implied by the object's name"
+    );
+}
+
+#[test]
+fn kubernetes_name_sanitizing_warns_and_collisions_error() {
+    let d = diags(task(json!([{"name": "log_router", "image": "i", "memory": 64}])));
+    assert!(
+        d.iter()
+            .any(|(s, c, p)| *s == Severity::Warning && *c == Code::Converted && p == "containerDefinitions[0].name"),
+        "{d:?}"
+    );
+    has_error(
+        task(json!([{"name": "a_b", "image": "i", "memory": 64}, {"name": "a-b", "image": "i", "memory": 64}])),
+        Code::Duplicate,
+        "containerDefinitions[1].name",
+    );
+}
+
+#[test]
+fn envelope_errors_for_ecsdeployment() {
+    let v = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "x"}, "spec": {"Tasks": {}}});
+    has_error(v.clone(), Code::UnknownField, "spec.Tasks");
+    has_error(v, Code::Required, "spec.Task");
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let v =
+        task(json!([{"name": "a", "imagee": "i", "memory": 2, "portMappings": [{"containerPort": "x"}]}, {"image": "i", "memory": 64}]));
+    assert!(errors(v).len() >= 4);
+}
