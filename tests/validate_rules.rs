@@ -347,3 +347,36 @@ fn every_error_is_reported_not_just_the_first() {
         task(json!([{"name": "a", "imagee": "i", "memory": 2, "portMappings": [{"containerPort": "x"}]}, {"image": "i", "memory": 64}]));
     assert!(errors(v).len() >= 4);
 }
+
+#[test]
+fn capability_names_and_fargate_awslogs_prefix() {
+    let v = json!({"family": "f", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "containerDefinitions": [{"name": "a", "image": "i", "linuxParameters": {"capabilities": {"drop": ["CAP_NET_RAW"]}},
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "r"}}}]});
+    let errs = errors(v);
+    assert!(
+        errs.iter()
+            .any(|(c, p)| *c == Code::NotSupported && p == "containerDefinitions[0].linuxParameters.capabilities.drop[0]"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|(c, p)| *c == Code::Required && p == "containerDefinitions[0].logConfiguration.options"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn efs_access_point_needs_transit_encryption_and_awsvpc_limits() {
+    let v = task(json!([web()]));
+    let mut v = v;
+    v["volumes"] =
+        json!([{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-1", "authorizationConfig": {"accessPointId": "fsap-1"}}}]);
+    has_error(v, Code::Invalid, "volumes[0].efsVolumeConfiguration.transitEncryption");
+    let subnets: Vec<String> = (0..17).map(|i| format!("subnet-{i}")).collect();
+    has_error(
+        deployment(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets}}})),
+        Code::Invalid,
+        "spec.Service.networkConfiguration.awsvpcConfiguration.subnets",
+    );
+}

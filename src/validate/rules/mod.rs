@@ -4,6 +4,7 @@
 mod containers;
 mod fargate;
 mod kubernetes;
+mod limits;
 mod network;
 mod references;
 mod service;
@@ -48,8 +49,10 @@ pub fn check_all(task: Option<&Definition<'_, TaskDefinition>>, service: Option<
             windows::check(t, report);
         }
         kubernetes::check(t, report);
+        limits::check_task(t, report);
     }
     if let Some(s) = service {
         service::check(s, task, report);
+        limits::check_service(s, report);
     }
 }
