@@ -26,6 +26,23 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Text)]
         output: Format,
     },
+
+    /// Print the Kubernetes objects the controller would create (without ownerReferences).
+    ///
+    /// Warnings (what does not carry over) go to standard error. Exit status as for validate.
+    Convert {
+        /// One JSON or YAML file; `-` reads standard input.
+        file: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
+        output: ObjectFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ObjectFormat {
+    Yaml,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,6 +58,7 @@ pub const EXIT_UNREADABLE: i32 = 2;
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, output } => validate(&files, output),
+        Command::Convert { file, output } => convert(&file, output),
     }
 }
 
@@ -122,4 +140,54 @@ fn validate(files: &[String], format: Format) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+fn convert(file: &str, format: ObjectFormat) -> i32 {
+    let (loaded, unreadable) = load(std::slice::from_ref(&file.to_string()));
+    if unreadable {
+        return EXIT_UNREADABLE;
+    }
+    let mut objects = Vec::new();
+    let mut failed = false;
+    for (shown, docs) in &loaded {
+        for doc in docs {
+            let analysis = doc.analyze();
+            match crate::translate::convert(&analysis, &doc.meta(&analysis)) {
+                Ok(converted) => {
+                    for d in analysis.report.warnings().chain(converted.report.warnings()) {
+                        eprintln!("{shown}: {d}");
+                    }
+                    objects.extend(converted.objects);
+                }
+                Err(crate::translate::ConvertError::Invalid(report)) => {
+                    failed = true;
+                    for d in &report.diagnostics {
+                        eprintln!("{shown}: {d}");
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("{shown}: {e}");
+                }
+            }
+        }
+    }
+    if failed {
+        return EXIT_INVALID;
+    }
+    match format {
+        ObjectFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        }
+        ObjectFormat::Yaml => {
+            for (i, o) in objects.iter().enumerate() {
+                if i > 0 {
+                    println!("---");
+                }
+                print!("{}", serde_yaml_ng::to_string(o).unwrap_or_default());
+            }
+        }
+    }
+    EXIT_OK
 }

@@ -69,6 +69,33 @@ impl EcsDocument {
         self.value.pointer("/metadata/name").and_then(Value::as_str)
     }
 
+    /// The identity the Kubernetes children take: the object's name, namespace
+    /// and labels; for a bare definition, its family (or service name).
+    pub fn meta(&self, analysis: &Analysis<'_>) -> crate::translate::Meta {
+        let labels = self
+            .value
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        let name = self
+            .name()
+            .map(str::to_string)
+            .or_else(|| analysis.task.as_ref().and_then(|t| t.model.family.clone()))
+            .or_else(|| analysis.service.as_ref().and_then(|s| s.model.service_name.clone()))
+            .map(|n| crate::translate::k8s_name(&n, "ecs-task"))
+            .unwrap_or_else(|| "ecs-task".into());
+        crate::translate::Meta {
+            name,
+            namespace: self
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            labels,
+        }
+    }
+
     /// The definitions inside, with the paths the user wrote them at.
     pub fn input(&self) -> Input<'_> {
         let v = &self.value;

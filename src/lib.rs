@@ -10,6 +10,7 @@ pub mod diag;
 pub mod document;
 pub mod ecs;
 pub mod path;
+pub mod translate;
 pub mod validate;
 
 pub use diag::{Diagnostic, Report, Severity};

@@ -85,8 +85,9 @@ impl DevCluster {
     /// Ready and the `default` ServiceAccount exists in `default`.
     pub fn start(opts: ClusterOptions) -> Result<DevCluster> {
         binaries::check(&opts.bin_dir)?;
+        sweep_stale_work_dirs();
         let work = tempfile::Builder::new()
-            .prefix("ecskube-devcluster-")
+            .prefix(WORK_DIR_PREFIX)
             .tempdir()
             .context("creating the cluster work dir")?;
         let work_path = work.path().to_path_buf();
@@ -94,6 +95,8 @@ impl DevCluster {
             let _ = work.keep();
             None
         } else {
+            // Lets a later run delete this dir if we are SIGKILLed.
+            fs::write(work_path.join(OWNER_FILE), std::process::id().to_string())?;
             Some(work)
         };
         fs::create_dir_all(work_path.join("logs"))?;
@@ -209,14 +212,13 @@ impl DevCluster {
             format!("--tls-cert-file={}", p.apiserver_cert.display()),
             format!("--tls-private-key-file={}", p.apiserver_key.display()),
             format!("--client-ca-file={}", p.ca_cert.display()),
-            format!("--service-account-key-file={}", p.service_account_key.display()),
+            format!("--service-account-key-file={}", p.service_account_pub.display()),
             format!("--service-account-signing-key-file={}", p.service_account_key.display()),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--authorization-mode=RBAC".into(),
             // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook).
             "--profiling=false".into(),
-            "--v=1".into(),
         ]
     }
 
@@ -232,7 +234,6 @@ impl DevCluster {
             format!("--root-ca-file={}", p.ca_cert.display()),
             format!("--cluster-signing-cert-file={}", p.ca_cert.display()),
             format!("--cluster-signing-key-file={}", p.ca_key.display()),
-            "--v=1".into(),
         ]
     }
 
@@ -242,7 +243,6 @@ impl DevCluster {
             "--leader-elect=false".into(),
             "--bind-address=127.0.0.1".into(),
             "--secure-port=0".into(),
-            "--v=1".into(),
         ]
     }
 
@@ -390,13 +390,13 @@ status:
         out
     }
 
-    /// Stops every component (SIGTERM, then SIGKILL after a short grace) and
+    /// Stops every component (SIGTERM, then SIGKILL after 1s) and
     /// removes the work dir unless it was kept. Idempotent.
     pub fn shutdown(&self) {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        // Reverse start order: clients first, etcd last.
-        components.reverse();
-        process::stop_all(&mut components, Duration::from_secs(3));
+        // The data is disposable, so a short grace is enough: the API server
+        // and etcd take several seconds to drain on SIGTERM and are killed.
+        process::stop_all(&mut components, Duration::from_secs(1));
         components.clear();
         drop(self.work_dir.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
@@ -405,6 +405,33 @@ status:
 impl Drop for DevCluster {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+const WORK_DIR_PREFIX: &str = "ecskube-devcluster-";
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes work dirs (etcd data can be tens of MB) left behind by runs that
+/// died without cleaning up, i.e. whose owner process no longer exists.
+fn sweep_stale_work_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(WORK_DIR_PREFIX) {
+            continue;
+        }
+        let owner = fs::read_to_string(entry.path().join(OWNER_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::pid_t>().ok());
+        // SAFETY: signal 0 only checks whether the pid exists.
+        let dead = owner.is_some_and(|pid| {
+            let rc = unsafe { libc::kill(pid, 0) };
+            rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if dead {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

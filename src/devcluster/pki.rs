@@ -29,9 +29,12 @@ pub struct PkiFiles {
     pub apiserver_key: PathBuf,
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
-    /// ECDSA P-256 key; the API server verifies with it and the
-    /// controller-manager signs with it (a private key file serves both).
+    /// ECDSA P-256 (PKCS#8) key the API server and controller-manager sign
+    /// service-account tokens with.
     pub service_account_key: PathBuf,
+    /// Its public half (SPKI): the API server only reads public keys, or
+    /// PKCS#1/SEC1 private keys, from --service-account-key-file.
+    pub service_account_pub: PathBuf,
 }
 
 /// The cluster CA, kept in memory so callers can issue more certs later.
@@ -104,6 +107,7 @@ impl Pki {
             admin_cert: dir.join("admin.crt"),
             admin_key: dir.join("admin.key"),
             service_account_key: dir.join("sa.key"),
+            service_account_pub: dir.join("sa.pub"),
         };
         // The in-cluster names are included so the cert also works for clients
         // that use the `kubernetes` Service name (10.0.0.1 is its ClusterIP).
@@ -120,7 +124,8 @@ impl Pki {
             ],
         )?;
         let admin = self.issue_client_cert("ecskube-admin", Some("system:masters"))?;
-        let sa_key = KeyPair::generate()?.serialize_pem();
+        let sa = KeyPair::generate()?;
+        let (sa_key, sa_pub) = (sa.serialize_pem(), sa.public_key_pem());
         for (path, contents) in [
             (&files.ca_cert, self.ca_cert_pem.as_str()),
             (&files.ca_key, self.ca_key_pem.as_str()),
@@ -129,6 +134,7 @@ impl Pki {
             (&files.admin_cert, admin.cert_pem.as_str()),
             (&files.admin_key, admin.key_pem.as_str()),
             (&files.service_account_key, sa_key.as_str()),
+            (&files.service_account_pub, sa_pub.as_str()),
         ] {
             fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
         }

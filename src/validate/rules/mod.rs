@@ -4,6 +4,7 @@
 mod containers;
 mod fargate;
 mod kubernetes;
+pub use kubernetes::k8s_container_name;
 mod limits;
 mod network;
 mod references;
