@@ -1,1 +1,106 @@
-fn main() {}
+//! Engine benchmarks: analyzing the sample ECSDeployment (with and without
+//! parsing), computing its defaults, and analyzing every file of the ECS
+//! corpus ($ECSKUBE_CORPUS or ../shared/ecs-corpus; skipped when absent).
+//!
+//! `cargo bench --bench engine -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ecskube::defaults;
+use ecskube::document::{parse_documents, EcsDocument};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sample_text() -> String {
+    let path = manifest_dir().join("samples/ecsdeployment.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sample_document(text: &str) -> EcsDocument {
+    let mut docs = parse_documents(text).expect("the sample parses");
+    assert_eq!(docs.len(), 1, "the sample is one document");
+    docs.remove(0)
+}
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("ECSKUBE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("../shared/ecs-corpus"))
+}
+
+/// Every JSON/YAML file under `dir`, recursively, in a stable order.
+fn corpus_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn sample(c: &mut Criterion) {
+    let text = sample_text();
+    let doc = sample_document(&text);
+    assert!(!doc.analyze().report.has_errors(), "the sample must be valid");
+
+    c.bench_function("validate_sample", |b| {
+        b.iter(|| black_box(black_box(&doc).analyze().report.diagnostics.len()))
+    });
+
+    c.bench_function("validate_sample_with_parse", |b| {
+        b.iter(|| {
+            let docs = parse_documents(black_box(&text)).expect("the sample parses");
+            black_box(docs.iter().map(|d| d.analyze().report.diagnostics.len()).sum::<usize>())
+        })
+    });
+
+    c.bench_function("defaults_sample", |b| {
+        b.iter(|| {
+            let doc = black_box(&doc);
+            let analysis = doc.analyze();
+            black_box(defaults::compute(&analysis, doc.name()))
+        })
+    });
+}
+
+fn corpus(c: &mut Criterion) {
+    let dir = corpus_dir();
+    let files = corpus_files(&dir);
+    if files.is_empty() {
+        eprintln!("validate_corpus skipped: no ECS corpus in {} (set ECSKUBE_CORPUS)", dir.display());
+        return;
+    }
+    let docs: Vec<EcsDocument> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            parse_documents(&text).ok()
+        })
+        .flatten()
+        .collect();
+    eprintln!(
+        "validate_corpus: {} documents from {} files in {}",
+        docs.len(),
+        files.len(),
+        dir.display()
+    );
+
+    c.bench_function("validate_corpus", |b| {
+        b.iter(|| black_box(black_box(&docs).iter().map(|d| d.analyze().report.diagnostics.len()).sum::<usize>()))
+    });
+}
+
+criterion_group!(benches, sample, corpus);
+criterion_main!(benches);

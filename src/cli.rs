@@ -92,6 +92,10 @@ fn load(files: &[String]) -> (Vec<(String, Vec<EcsDocument>)>, bool) {
             .map_err(|e| e.to_string())
             .and_then(|t| parse_documents(&t).map_err(|e| e.to_string()))
         {
+            Ok(docs) if docs.is_empty() => {
+                eprintln!("{shown}: no ECS definitions found");
+                unreadable = true;
+            }
             Ok(docs) => loaded.push((shown, docs)),
             Err(e) => {
                 eprintln!("{shown}: {e}");

@@ -124,8 +124,10 @@ impl EcsDocument {
     pub fn analyze(&self) -> Analysis<'_> {
         let mut analysis = analyze(&self.input());
         let mut envelope = Report::default();
-        if self.kind == DocKind::Deployment {
-            check_deployment(&self.value, &mut envelope);
+        match self.kind {
+            DocKind::Deployment => check_deployment(&self.value, &mut envelope),
+            DocKind::Pair => check_keys(&self.value, &Path::root(), &["Task", "Service"], &mut envelope),
+            DocKind::Task | DocKind::Service => {}
         }
         envelope.diagnostics.append(&mut analysis.report.diagnostics);
         analysis.report = envelope;
@@ -194,18 +196,24 @@ fn check_deployment(v: &Value, r: &mut Report) {
             .found(show(spec));
         return;
     };
-    for key in spec.keys() {
-        if !SPEC_KEYS.contains(&key.as_str()) {
-            let mut d = r.error(Code::UnknownField, format!("spec.{key}"), format!("unknown field `{key}`"));
-            if let Some(s) = did_you_mean(key, SPEC_KEYS.iter().copied()) {
-                d.message = format!("unknown field `{key}`; did you mean `{s}`?");
-                d = d.expected(format!("`{s}`"));
-            }
-            d.found(format!("`{key}`"));
-        }
-    }
+    check_keys(&v["spec"], &Path::root().key("spec"), SPEC_KEYS, r);
     if spec.get("Task").is_none_or(Value::is_null) {
         r.error(Code::Required, "spec.Task", "an ECSDeployment needs the ECS task definition")
             .expected("spec.Task");
+    }
+}
+
+/// Keys of an envelope object (spec, or a Task/Service pair) other than the allowed ones.
+fn check_keys(v: &Value, base: &Path, allowed: &[&str], r: &mut Report) {
+    for key in v.as_object().into_iter().flat_map(|o| o.keys()) {
+        if allowed.contains(&key.as_str()) {
+            continue;
+        }
+        let mut d = r.error(Code::UnknownField, base.key(key).to_string(), format!("unknown field `{key}`"));
+        if let Some(s) = did_you_mean(key, allowed.iter().copied()) {
+            d.message = format!("unknown field `{key}`; did you mean `{s}`?");
+            d = d.expected(format!("`{s}`"));
+        }
+        d.found(format!("`{key}`"));
     }
 }
