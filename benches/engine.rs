@@ -73,6 +73,34 @@ fn sample(c: &mut Criterion) {
             black_box(defaults::compute(&analysis, doc.name()))
         })
     });
+
+    // What the controller does per reconcile: analyze, then translate.
+    c.bench_function("convert_sample", |b| {
+        b.iter(|| {
+            let doc = black_box(&doc);
+            let analysis = doc.analyze();
+            black_box(
+                ecskube::translate::convert(&analysis, &doc.meta(&analysis))
+                    .expect("converts")
+                    .objects
+                    .len(),
+            )
+        })
+    });
+
+    // Translation alone, on an analysis made once.
+    let analysis = doc.analyze();
+    let meta = doc.meta(&analysis);
+    c.bench_function("translate_sample", |b| {
+        b.iter(|| {
+            black_box(
+                ecskube::translate::convert(black_box(&analysis), &meta)
+                    .expect("converts")
+                    .objects
+                    .len(),
+            )
+        })
+    });
 }
 
 fn corpus(c: &mut Criterion) {
