@@ -37,6 +37,9 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
         output: ObjectFormat,
     },
+
+    /// Print the ECSDeployment CustomResourceDefinition (YAML).
+    Crd,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -59,6 +62,10 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, output } => validate(&files, output),
         Command::Convert { file, output } => convert(&file, output),
+        Command::Crd => {
+            print!("{}", crate::crd::crd_yaml());
+            EXIT_OK
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub enum Code {
     Converted,
     /// Accepted, but without a faithful Kubernetes equivalent.
     NotCarriedOver,
+    /// Refused by the cluster admin's ECS field policy.
+    PolicyDenied,
+    /// Refused by the cluster itself (server-side dry run of the children).
+    Preflight,
 }
 
 impl Code {
@@ -48,6 +52,7 @@ impl Code {
             Code::Required => "FieldValueRequired",
             Code::Duplicate => "FieldValueDuplicate",
             Code::NotFound => "FieldValueNotFound",
+            Code::PolicyDenied => "FieldValueForbidden",
             _ => "FieldValueInvalid",
         }
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 pub const API_VERSION: &str = "ecskube.ecskube/v1alpha1";
 pub const KIND: &str = "ECSDeployment";
 /// The spec members of an ECSDeployment.
-pub const SPEC_KEYS: &[&str] = &["Task", "Service"];
+pub const SPEC_KEYS: &[&str] = &["Task", "Service", "TaskFrom", "ServiceFrom"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -29,6 +29,20 @@ pub enum DocKind {
 pub struct EcsDocument {
     pub value: Value,
     pub kind: DocKind,
+    /// Definitions read from ConfigMaps (`TaskFrom` / `ServiceFrom`), with the
+    /// path that names their source.
+    pub from_config_maps: FromConfigMaps,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FromConfigMaps {
+    pub task: Option<(Value, Path)>,
+    pub service: Option<(Value, Path)>,
+}
+
+/// The path diagnostics use for a definition read from a ConfigMap key.
+pub fn config_map_path(name: &str, key: &str) -> Path {
+    Path::root().key(&format!("configmap/{name}")).key(key)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +75,7 @@ fn yaml_values(text: &str) -> Result<Vec<Value>, ParseError> {
 impl EcsDocument {
     pub fn classify(value: Value) -> Self {
         let kind = classify(&value);
-        EcsDocument { value, kind }
+        EcsDocument { value, kind, from_config_maps: FromConfigMaps::default() }
     }
 
     /// The object's name, which implies the family and service name.
@@ -101,10 +115,13 @@ impl EcsDocument {
         let v = &self.value;
         let (task, service) = match self.kind {
             DocKind::Deployment => (
-                v.pointer("/spec/Task").map(|t| (t, Path::parse_dotted("spec.Task"))),
+                v.pointer("/spec/Task")
+                    .map(|t| (t, Path::parse_dotted("spec.Task")))
+                    .or_else(|| self.from_config_maps.task.as_ref().map(|(t, p)| (t, p.clone()))),
                 v.pointer("/spec/Service")
                     .filter(|s| !s.is_null())
-                    .map(|s| (s, Path::parse_dotted("spec.Service"))),
+                    .map(|s| (s, Path::parse_dotted("spec.Service")))
+                    .or_else(|| self.from_config_maps.service.as_ref().map(|(s, p)| (s, p.clone()))),
             ),
             DocKind::Pair => (
                 v.get("Task").map(|t| (t, Path::root().key("Task"))),
@@ -197,10 +214,44 @@ fn check_deployment(v: &Value, r: &mut Report) {
         return;
     };
     check_keys(&v["spec"], &Path::root().key("spec"), SPEC_KEYS, r);
-    if spec.get("Task").is_none_or(Value::is_null) {
-        r.error(Code::Required, "spec.Task", "an ECSDeployment needs the ECS task definition")
-            .expected("spec.Task");
+    let set = |k: &str| spec.get(k).is_some_and(|v| !v.is_null());
+    match (set("Task"), set("TaskFrom")) {
+        (false, false) => {
+            r.error(Code::Required, "spec.Task", "an ECSDeployment needs the ECS task definition")
+                .expected("spec.Task, or spec.TaskFrom.configMapKeyRef");
+        }
+        (true, true) => {
+            r.error(Code::Invalid, "spec.TaskFrom", "give the task definition once: Task or TaskFrom, not both")
+                .expected("exactly one of spec.Task and spec.TaskFrom");
+        }
+        _ => {}
     }
+    if set("Service") && set("ServiceFrom") {
+        r.error(Code::Invalid, "spec.ServiceFrom", "give the service definition once: Service or ServiceFrom, not both")
+            .expected("at most one of spec.Service and spec.ServiceFrom");
+    }
+    for from in ["TaskFrom", "ServiceFrom"] {
+        let Some(src) = spec.get(from).filter(|v| !v.is_null()) else { continue };
+        let key_ref = src.get("configMapKeyRef");
+        for field in ["name", "key"] {
+            if !key_ref.and_then(|k| k.get(field)).is_some_and(Value::is_string) {
+                r.error(Code::Required, format!("spec.{from}.configMapKeyRef.{field}"), format!("{from} names a ConfigMap key"))
+                    .expected("a string");
+            }
+        }
+    }
+}
+
+/// The ConfigMap references of an ECSDeployment spec: (which, name, key).
+pub fn config_map_refs(v: &Value) -> Vec<(&'static str, String, String)> {
+    let mut refs = Vec::new();
+    for (from, which) in [("TaskFrom", "Task"), ("ServiceFrom", "Service")] {
+        let r = v.pointer(&format!("/spec/{from}/configMapKeyRef"));
+        if let (Some(name), Some(key)) = (r.and_then(|r| r["name"].as_str()), r.and_then(|r| r["key"].as_str())) {
+            refs.push((which, name.to_string(), key.to_string()));
+        }
+    }
+    refs
 }
 
 /// Keys of an envelope object (spec, or a Task/Service pair) other than the allowed ones.

@@ -4,6 +4,7 @@
 //! CLI, the admission webhook and the controller.
 
 pub mod cli;
+pub mod crd;
 pub mod defaults;
 pub mod devcluster;
 pub mod diag;
