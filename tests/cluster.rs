@@ -124,6 +124,8 @@ fn validating_webhook_on_loopback_denies_and_kubectl_shows_why() {
             seen.fetch_add(1, Ordering::SeqCst);
             let review: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             let name = review["request"]["name"].as_str().unwrap_or("?");
+            // The API server appends ?timeout=10s.
+            let path = path.split('?').next().unwrap_or(path);
             let response = json!({
                 "apiVersion": "admission.k8s.io/v1",
                 "kind": "AdmissionReview",
