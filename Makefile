@@ -27,10 +27,13 @@ clippy:
 control-plane:
 	bash scripts/build-control-plane.sh
 
-# Local control plane (etcd, apiserver, controller-manager, scheduler, kwok) until
-# Ctrl-C. Prints `export KUBECONFIG=...`; MANIFESTS="a.yaml b.yaml" are applied.
+# A local cluster (etcd, apiserver, controller-manager, scheduler, kwok) with
+# ecskube (webhook + controller) and the sample, until Ctrl-C. Prints
+# `export KUBECONFIG=...`; MANIFESTS="a.yaml b.yaml" replaces the sample.
+MANIFESTS ?= samples/ecsdeployment.json
 run: control-plane
-	$(CARGO) run --release --bin ecskube-dev-cluster -- up $(MANIFESTS)
+	$(CARGO) build --release --bins
+	./target/release/ecskube-dev-cluster up --ecskube ./target/release/ecskube $(MANIFESTS)
 
 bench:
 	$(CARGO) bench --bench engine

@@ -75,7 +75,11 @@ fn yaml_values(text: &str) -> Result<Vec<Value>, ParseError> {
 impl EcsDocument {
     pub fn classify(value: Value) -> Self {
         let kind = classify(&value);
-        EcsDocument { value, kind, from_config_maps: FromConfigMaps::default() }
+        EcsDocument {
+            value,
+            kind,
+            from_config_maps: FromConfigMaps::default(),
+        }
     }
 
     /// The object's name, which implies the family and service name.
@@ -221,22 +225,36 @@ fn check_deployment(v: &Value, r: &mut Report) {
                 .expected("spec.Task, or spec.TaskFrom.configMapKeyRef");
         }
         (true, true) => {
-            r.error(Code::Invalid, "spec.TaskFrom", "give the task definition once: Task or TaskFrom, not both")
-                .expected("exactly one of spec.Task and spec.TaskFrom");
+            r.error(
+                Code::Invalid,
+                "spec.TaskFrom",
+                "give the task definition once: Task or TaskFrom, not both",
+            )
+            .expected("exactly one of spec.Task and spec.TaskFrom");
         }
         _ => {}
     }
     if set("Service") && set("ServiceFrom") {
-        r.error(Code::Invalid, "spec.ServiceFrom", "give the service definition once: Service or ServiceFrom, not both")
-            .expected("at most one of spec.Service and spec.ServiceFrom");
+        r.error(
+            Code::Invalid,
+            "spec.ServiceFrom",
+            "give the service definition once: Service or ServiceFrom, not both",
+        )
+        .expected("at most one of spec.Service and spec.ServiceFrom");
     }
     for from in ["TaskFrom", "ServiceFrom"] {
-        let Some(src) = spec.get(from).filter(|v| !v.is_null()) else { continue };
+        let Some(src) = spec.get(from).filter(|v| !v.is_null()) else {
+            continue;
+        };
         let key_ref = src.get("configMapKeyRef");
         for field in ["name", "key"] {
             if !key_ref.and_then(|k| k.get(field)).is_some_and(Value::is_string) {
-                r.error(Code::Required, format!("spec.{from}.configMapKeyRef.{field}"), format!("{from} names a ConfigMap key"))
-                    .expected("a string");
+                r.error(
+                    Code::Required,
+                    format!("spec.{from}.configMapKeyRef.{field}"),
+                    format!("{from} names a ConfigMap key"),
+                )
+                .expected("a string");
             }
         }
     }

@@ -3,6 +3,7 @@
 //! One pure engine (parse -> normalize -> validate -> defaults) shared by the
 //! CLI, the admission webhook and the controller.
 
+pub mod certs;
 pub mod cli;
 pub mod crd;
 pub mod defaults;
@@ -11,8 +12,10 @@ pub mod diag;
 pub mod document;
 pub mod ecs;
 pub mod path;
+pub mod policy;
 pub mod translate;
 pub mod validate;
+pub mod webhook;
 
 pub use diag::{Diagnostic, Report, Severity};
 pub use validate::{analyze, Analysis, Input};

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ecskube::devcluster::ecskube::EcskubeProcess;
 use ecskube::devcluster::{default_bin_dir, kubernetes_version, ClusterOptions, DevCluster};
 
 #[derive(Parser)]
@@ -28,11 +29,24 @@ enum Cmd {
         /// Keep the work dir (kubeconfig, PKI, logs) after shutdown.
         #[arg(long)]
         keep: bool,
+        /// Run `ecskube serve` (webhook + controller) against the cluster and
+        /// install the CRD and webhook configurations; give the binary's path.
+        #[arg(long)]
+        ecskube: Option<PathBuf>,
+        /// After applying, show the objects with this label selector.
+        #[arg(long, default_value = "demo=true")]
+        show: String,
     },
 }
 
 fn main() -> Result<()> {
-    let Cmd::Up { manifests, bin_dir, keep } = Cli::parse().command;
+    let Cmd::Up {
+        manifests,
+        bin_dir,
+        keep,
+        ecskube,
+        show,
+    } = Cli::parse().command;
 
     // Install the handler before starting anything, so a Ctrl-C during
     // startup also ends in an orderly shutdown.
@@ -53,10 +67,27 @@ fn main() -> Result<()> {
         ..ClusterOptions::default()
     })?;
 
+    let server = match &ecskube {
+        Some(binary) => {
+            eprintln!("starting {} serve ...", binary.display());
+            let server = EcskubeProcess::start(&cluster, binary, "ecskube", &[])?;
+            server.install(&cluster)?;
+            eprintln!(
+                "ecskube webhook on https://127.0.0.1:{}, metrics on http://127.0.0.1:{}/metrics",
+                server.webhook_port, server.probe_port
+            );
+            Some(server)
+        }
+        None => None,
+    };
+
     for m in &manifests {
         let path = m.to_string_lossy();
         let out = cluster.kubectl_ok(&["apply", "-f", &path], None)?;
         eprint!("{out}");
+    }
+    if server.is_some() && !manifests.is_empty() {
+        show_demo(&cluster, &show);
     }
 
     eprintln!("control plane ready at {}", cluster.server_url());
@@ -67,8 +98,30 @@ fn main() -> Result<()> {
     eprintln!("press Ctrl-C to stop");
 
     let _ = stop_rx.recv();
-    eprintln!("stopping control plane ...");
+    eprintln!("stopping ecskube and the control plane ...");
+    drop(server);
     drop(cluster);
     eprintln!("stopped");
     Ok(())
+}
+
+/// Waits (up to a minute) for the demo's pods to run, then prints what exists.
+fn show_demo(cluster: &DevCluster, selector: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let pods = cluster
+            .kubectl_ok(&["get", "pods", "-A", "-l", selector, "--no-headers"], None)
+            .unwrap_or_default();
+        if !pods.trim().is_empty() && pods.lines().all(|l| l.contains("Running")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    match cluster.kubectl_ok(
+        &["get", "ecsdeployments,deployments,daemonsets,svc,pods", "-A", "-l", selector],
+        None,
+    ) {
+        Ok(out) => eprintln!("\n$ kubectl get ecsdeployments,deployments,daemonsets,svc,pods -A -l {selector}\n{out}"),
+        Err(e) => eprintln!("{e:#}"),
+    }
 }

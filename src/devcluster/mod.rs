@@ -7,6 +7,7 @@
 //! the only launcher: tests and `ecskube-dev-cluster up` both use it.
 
 pub mod binaries;
+pub mod ecskube;
 mod kubeconfig;
 pub mod pki;
 pub mod process;

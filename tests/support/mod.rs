@@ -5,6 +5,7 @@
 //! each test works in its own namespace ([`test_namespace`]).
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod https;
 pub mod webhook;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

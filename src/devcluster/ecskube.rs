@@ -1,0 +1,156 @@
+//! `ecskube serve` running against a [`DevCluster`] the way a host-process API
+//! server can reach it: on loopback, with a certificate for 127.0.0.1, and
+//! webhook configurations that use `clientConfig.url` (no kube-proxy here).
+
+use super::process::{stop_all, Component};
+use super::{free_port, DevCluster};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The admission webhook configurations shipped in webhook-config/.
+const WEBHOOKS_YAML: &str = include_str!("../../webhook-config/webhooks.yaml");
+/// The CRD shipped in webhook-config/.
+pub const CRD_YAML: &str = include_str!("../../webhook-config/crd.yaml");
+
+pub struct EcskubeProcess {
+    component: Vec<Component>,
+    pub webhook_port: u16,
+    pub probe_port: u16,
+    /// PEM of the CA that signed the serving certificate.
+    pub ca_pem: String,
+    pub cert_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl EcskubeProcess {
+    /// Starts `binary serve ...` against the cluster and waits for /readyz.
+    pub fn start(cluster: &DevCluster, binary: &Path, name: &str, extra_args: &[String]) -> Result<Self> {
+        let cert_dir = cluster.work_dir().join(format!("{name}-certs"));
+        let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
+        bundle
+            .write(&cert_dir)
+            .with_context(|| format!("writing certificates to {}", cert_dir.display()))?;
+        let (webhook_port, probe_port) = (free_port()?, free_port()?);
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            format!("--listen=127.0.0.1:{webhook_port}"),
+            format!("--probe-listen=127.0.0.1:{probe_port}"),
+            format!("--tls-cert={}", cert_dir.join("tls.crt").display()),
+            format!("--tls-key={}", cert_dir.join("tls.key").display()),
+            format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
+            "--leader-election-namespace=default".into(),
+        ];
+        args.extend(extra_args.iter().cloned());
+        let log_path = cluster.work_dir().join("logs").join(format!("{name}.log"));
+        let component = Component::start(name, binary, &args, &log_path)?;
+        let mut process = EcskubeProcess {
+            component: vec![component],
+            webhook_port,
+            probe_port,
+            ca_pem: bundle.ca_pem.clone(),
+            cert_dir,
+            log_path,
+        };
+        process.wait_ready(Duration::from_secs(60))?;
+        Ok(process)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.component[0].exited() {
+                bail!("ecskube serve exited ({exit}):\n{}", self.log_tail(40));
+            }
+            if http_get(self.probe_port, "/readyz").is_ok_and(|(code, _)| code == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("ecskube serve was not ready within {timeout:?}:\n{}", self.log_tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        super::process::tail_file(&self.log_path, lines)
+    }
+
+    /// /metrics, as Prometheus text.
+    pub fn metrics(&self) -> Result<String> {
+        Ok(http_get(self.probe_port, "/metrics")?.1)
+    }
+
+    /// The webhook configurations pointed at this process.
+    pub fn webhook_configurations(&self) -> Result<String> {
+        local_webhook_configurations(&format!("https://127.0.0.1:{}", self.webhook_port), &self.ca_pem)
+    }
+
+    /// Applies the CRD and the webhook configurations; waits until the CRD serves.
+    pub fn install(&self, cluster: &DevCluster) -> Result<()> {
+        cluster.apply(CRD_YAML)?;
+        cluster.kubectl_ok(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/ecsdeployments.ecskube.ecskube",
+            ],
+            None,
+        )?;
+        cluster.apply(&self.webhook_configurations()?)?;
+        Ok(())
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL after the grace period).
+    pub fn stop(&mut self) {
+        stop_all(&mut self.component, Duration::from_secs(5));
+    }
+}
+
+impl Drop for EcskubeProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// webhook-config/webhooks.yaml with each `clientConfig` replaced by
+/// `{url: <base><path>, caBundle}`.
+pub fn local_webhook_configurations(base_url: &str, ca_pem: &str) -> Result<String> {
+    use base64::Engine;
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let mut out = String::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(WEBHOOKS_YAML) {
+        let mut v = <Value as serde::Deserialize>::deserialize(doc)?;
+        for hook in v["webhooks"].as_array_mut().into_iter().flatten() {
+            let path = hook
+                .pointer("/clientConfig/service/path")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string();
+            hook["clientConfig"] = serde_json::json!({"url": format!("{base_url}{path}"), "caBundle": ca_bundle});
+        }
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&v)?);
+    }
+    Ok(out)
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status")?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}

@@ -1,0 +1,223 @@
+//! AdmissionReview in, AdmissionResponse out: the engine's verdict in the
+//! shape `kubectl` shows. Pure: the server resolves ConfigMaps and runs the
+//! preflight, then hands the results here.
+
+use crate::diag::{Diagnostic, Report};
+use crate::document::{EcsDocument, FromConfigMaps};
+use crate::policy::Policy;
+use crate::translate::{convert, Converted};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use kube::core::{DynamicObject, Status};
+use serde_json::Value;
+
+/// The API server truncates single warnings past 256 characters and ignores
+/// warnings past 4096 characters in total (admission webhook documentation);
+/// stay inside both, keeping room for other sources' warnings.
+pub const MAX_WARNING_CHARS: usize = 256;
+pub const MAX_WARNINGS_TOTAL_CHARS: usize = 3072;
+
+/// What the engine concluded about one admission request.
+pub struct Evaluation {
+    pub report: Report,
+    /// The children the controller would write, when the object is valid.
+    pub converted: Option<Converted>,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The object of a request as the engine reads it.
+pub fn document(req: &AdmissionRequest<DynamicObject>) -> Option<EcsDocument> {
+    let object = req.object.as_ref()?;
+    let mut value = serde_json::to_value(object).ok()?;
+    // The API server fills these in; the engine wants them for names and paths.
+    if value.get("apiVersion").is_none() {
+        value["apiVersion"] = Value::String(format!("{}/{}", req.kind.group, req.kind.version));
+    }
+    if value.get("kind").is_none() {
+        value["kind"] = Value::String(req.kind.kind.clone());
+    }
+    if value.pointer("/metadata/namespace").is_none() {
+        if let Some(ns) = &req.namespace {
+            value["metadata"]["namespace"] = Value::String(ns.clone());
+        }
+    }
+    Some(EcsDocument::classify(value))
+}
+
+/// Runs the engine, the policy and the translation over a request's object.
+/// `config_maps` holds definitions read for TaskFrom/ServiceFrom; `notes` are
+/// warnings found while reading them (a missing ConfigMap is not an error).
+pub fn evaluate(req: &AdmissionRequest<DynamicObject>, config_maps: FromConfigMaps, notes: Vec<Diagnostic>, policy: &Policy) -> Evaluation {
+    let namespace = req.namespace.clone().unwrap_or_else(|| "default".into());
+    let Some(mut doc) = document(req) else {
+        let mut report = Report::default();
+        report.error(crate::diag::Code::InvalidType, "", "the request carries no object to check");
+        return Evaluation {
+            report,
+            converted: None,
+            namespace,
+            name: req.name.clone(),
+        };
+    };
+    doc.from_config_maps = config_maps;
+    let analysis = doc.analyze();
+    let mut report = Report { diagnostics: notes };
+    report.diagnostics.extend(analysis.report.diagnostics.iter().cloned());
+    report.diagnostics.extend(policy.check(&namespace, &analysis));
+    if req.operation == Operation::Update {
+        report.diagnostics.extend(update_notes(req, &doc));
+    }
+    let meta = doc.meta(&analysis);
+    let converted = if report.has_errors() || analysis.task.is_none() {
+        None
+    } else {
+        match convert(&analysis, &meta) {
+            Ok(c) => {
+                report.diagnostics.extend(c.report.diagnostics.iter().cloned());
+                Some(c)
+            }
+            Err(e) => {
+                report.error(crate::diag::Code::Invalid, "spec", e.to_string());
+                None
+            }
+        }
+    };
+    Evaluation {
+        report,
+        converted,
+        namespace,
+        name: meta.name,
+    }
+}
+
+/// Changes that roll out differently from an ordinary update.
+fn update_notes(req: &AdmissionRequest<DynamicObject>, new: &EcsDocument) -> Vec<Diagnostic> {
+    let daemon = |v: &Value| {
+        let s = v.pointer("/spec/Service");
+        let strategy = s
+            .and_then(|s| s.get("Properties").unwrap_or(s).as_object())
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("schedulingStrategy")))
+            .and_then(|(_, v)| v.as_str());
+        strategy == Some("DAEMON")
+    };
+    let Some(old) = req.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok()) else {
+        return Vec::new();
+    };
+    let (was, is) = (daemon(&old), daemon(&new.value));
+    if was == is {
+        return Vec::new();
+    }
+    let (from, to) = if is {
+        ("Deployment", "DaemonSet")
+    } else {
+        ("DaemonSet", "Deployment")
+    };
+    let mut r = Report::default();
+    r.warning(
+        crate::diag::Code::NotCarriedOver,
+        "spec.Service.schedulingStrategy",
+        format!("switching between REPLICA and DAEMON replaces the {from} with a {to}: every task is recreated, not rolled"),
+    );
+    r.diagnostics
+}
+
+/// Warnings as the API server passes them on: each short, the whole bounded,
+/// and a final count of what did not fit.
+pub fn warning_lines(diags: &[Diagnostic]) -> Vec<String> {
+    let all: Vec<String> = diags
+        .iter()
+        .filter(|d| !d.is_error())
+        .map(|d| clip(&d.to_string(), MAX_WARNING_CHARS))
+        .collect();
+    let mut out = Vec::new();
+    let mut used = 0;
+    for (i, w) in all.iter().enumerate() {
+        let rest = all.len() - i;
+        let tail_room = if rest > 1 { 80 } else { 0 };
+        if used + w.len() + tail_room > MAX_WARNINGS_TOTAL_CHARS {
+            out.push(format!(
+                "... and {rest} more warnings (run `ecskube validate` on the file to see them all)"
+            ));
+            return out;
+        }
+        used += w.len();
+        out.push(w.clone());
+    }
+    out
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 3;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// The validating verdict: every error with its path, warnings alongside.
+pub fn validation_response(req: &AdmissionRequest<DynamicObject>, diags: &[Diagnostic]) -> AdmissionResponse {
+    let mut resp = AdmissionResponse::from(req);
+    let warnings = warning_lines(diags);
+    if !warnings.is_empty() {
+        resp.warnings = Some(warnings);
+    }
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        return resp;
+    }
+    let noun = if errors.len() == 1 { "error" } else { "errors" };
+    let mut message = format!("ECSDeployment {:?} is invalid: {} {noun}:", req.name, errors.len());
+    for d in &errors {
+        message.push_str("\n  ");
+        message.push_str(&d.to_string());
+    }
+    resp.allowed = false;
+    resp.result = Status {
+        status: Some(StatusSummary::Failure),
+        code: 422,
+        message,
+        metadata: None,
+        reason: "Invalid".into(),
+        details: Some(StatusDetails {
+            name: req.name.clone(),
+            group: req.kind.group.clone(),
+            kind: req.kind.kind.clone(),
+            uid: String::new(),
+            causes: errors
+                .iter()
+                .map(|d| StatusCause {
+                    reason: d.code.k8s_reason().into(),
+                    message: d.message.clone(),
+                    field: d.path.clone(),
+                })
+                .collect(),
+            retry_after_seconds: 0,
+        }),
+    };
+    resp
+}
+
+/// The mutating verdict: the ECS defaults as a JSON Patch, or nothing.
+pub fn mutation_response(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let resp = AdmissionResponse::from(req);
+    let Some(doc) = document(req) else { return resp };
+    let analysis = doc.analyze();
+    let patch = crate::defaults::compute(&analysis, doc.name());
+    if patch.0.is_empty() {
+        return resp;
+    }
+    // Every operation adds a member the user left out, at a place that exists.
+    match resp.clone().with_patch(patch) {
+        Ok(patched) => patched,
+        Err(_) => resp,
+    }
+}
+
+/// A review for a body that is not an AdmissionReview the engine can read.
+pub fn bad_request(message: &str) -> AdmissionResponse {
+    AdmissionResponse::invalid(message)
+}

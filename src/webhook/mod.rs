@@ -1,0 +1,9 @@
+//! The admission webhook: AdmissionReview handling (`admission`), the
+//! cluster dry-run preflight (`preflight`), the HTTP layer (`server`),
+//! TLS with certificate rotation (`tls`) and Prometheus metrics (`metrics`).
+
+pub mod admission;
+pub mod metrics;
+pub mod preflight;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,310 @@
+//! The HTTP layer: actix-web over rustls for admission, plain HTTP for probes
+//! and metrics. Handlers only decode, call the engine, and encode; every
+//! malformed request gets a clear 4xx, never a panic or a hang.
+
+use super::admission::{self, Evaluation};
+use super::metrics::Metrics;
+use super::preflight::Preflight;
+use crate::diag::{Code, Diagnostic, Report};
+use crate::document::{config_map_path, config_map_refs, parse_documents, FromConfigMaps};
+use crate::policy::PolicyStore;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::DynamicObject;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The API server's own request size limit.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub struct State {
+    pub policy: PolicyStore,
+    /// Present when running in a cluster: ConfigMaps for TaskFrom, and preflight.
+    pub client: Option<kube::Client>,
+    pub preflight: Option<Preflight>,
+    pub metrics: Arc<Metrics>,
+    /// True once certificates are loaded and, with the controller, caches synced.
+    pub ready: watch::Receiver<bool>,
+    /// How long a client may take to send its body.
+    pub body_timeout: Duration,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/validate", web::post().to(validate))
+        .route("/mutate", web::post().to(mutate))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Probe and metrics routes only, for the plain-HTTP port.
+pub fn probe_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    if *state.ready.borrow() {
+        HttpResponse::Ok().body("ok")
+    } else {
+        HttpResponse::ServiceUnavailable().body("not ready")
+    }
+}
+
+async fn metrics(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// Why a request body was refused, as an HTTP answer.
+struct Refused(HttpResponse);
+
+/// Reads a JSON AdmissionReview with a size limit, a time limit and a content-type check.
+async fn read_review(req: &HttpRequest, mut body: web::Payload, state: &State) -> Result<AdmissionRequest<DynamicObject>, Refused> {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        return Err(Refused(
+            HttpResponse::UnsupportedMediaType().body(format!("expected Content-Type application/json, got {content_type:?}")),
+        ));
+    }
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > MAX_BODY_BYTES {
+            return Err(Refused(
+                HttpResponse::PayloadTooLarge().body(format!("body of {len} bytes exceeds the {MAX_BODY_BYTES}-byte limit")),
+            ));
+        }
+    }
+    let read = async {
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Refused(HttpResponse::BadRequest().body(format!("could not read the body: {e}"))))?;
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(Refused(
+                    HttpResponse::PayloadTooLarge().body(format!("body exceeds the {MAX_BODY_BYTES}-byte limit")),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(state.body_timeout, read)
+        .await
+        .map_err(|_| Refused(HttpResponse::RequestTimeout().body("the request body did not arrive in time")))??;
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(&bytes).map_err(|e| Refused(HttpResponse::BadRequest().body(format!("not an AdmissionReview: {e}"))))?;
+    review
+        .try_into()
+        .map_err(|e| Refused(HttpResponse::BadRequest().body(format!("not an admission.k8s.io/v1 AdmissionReview request: {e}"))))
+}
+
+/// The review as the API server documents it: kube-core serializes the patch
+/// bytes as a JSON array of numbers, which Go happens to accept; send the
+/// documented base64 string instead.
+fn answer(resp: AdmissionResponse) -> HttpResponse {
+    use base64::Engine;
+    let mut review = serde_json::to_value(resp.into_review()).unwrap_or_default();
+    if let Some(slot) = review.pointer_mut("/response/patch") {
+        if let Some(bytes) = slot
+            .as_array()
+            .map(|a| a.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect::<Vec<u8>>())
+        {
+            *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+    HttpResponse::Ok().json(review)
+}
+
+async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
+    let started = Instant::now();
+    let request = match read_review(&req, body, &state).await {
+        Ok(r) => r,
+        Err(Refused(resp)) => {
+            state.metrics.observe("validate", "bad_request", started.elapsed().as_secs_f64());
+            return resp;
+        }
+    };
+    let (config_maps, notes) = read_config_maps(&state, &request).await;
+    let policy = state.policy.current();
+    let evaluation = admission::evaluate(&request, config_maps, notes, &policy);
+    let diagnostics = with_preflight(&state, &request, evaluation).await;
+    let response = admission::validation_response(&request, &diagnostics);
+    log("validate", &request, &response, &diagnostics, started);
+    let result = if response.allowed { "allowed" } else { "denied" };
+    state.metrics.observe("validate", result, started.elapsed().as_secs_f64());
+    answer(response)
+}
+
+async fn with_preflight(state: &State, request: &AdmissionRequest<DynamicObject>, evaluation: Evaluation) -> Vec<Diagnostic> {
+    let mut diagnostics = evaluation.report.diagnostics;
+    if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, &evaluation.converted, admission::document(request)) {
+        diagnostics.extend(
+            preflight
+                .check(&doc, &evaluation.name, &evaluation.namespace, &converted.objects)
+                .await,
+        );
+    }
+    diagnostics
+}
+
+async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
+    let started = Instant::now();
+    let request = match read_review(&req, body, &state).await {
+        Ok(r) => r,
+        Err(Refused(resp)) => {
+            state.metrics.observe("mutate", "bad_request", started.elapsed().as_secs_f64());
+            return resp;
+        }
+    };
+    let response = admission::mutation_response(&request);
+    log("mutate", &request, &response, &[], started);
+    let result = if response.patch.is_some() { "patched" } else { "unchanged" };
+    state.metrics.observe("mutate", result, started.elapsed().as_secs_f64());
+    answer(response)
+}
+
+/// Definitions referenced through TaskFrom/ServiceFrom. A missing ConfigMap is
+/// a warning, so create order does not matter.
+async fn read_config_maps(state: &State, request: &AdmissionRequest<DynamicObject>) -> (FromConfigMaps, Vec<Diagnostic>) {
+    let mut found = FromConfigMaps::default();
+    let mut notes = Report::default();
+    let Some(object) = request.object.as_ref().and_then(|o| serde_json::to_value(o).ok()) else {
+        return (found, notes.diagnostics);
+    };
+    let namespace = request.namespace.clone().unwrap_or_else(|| "default".into());
+    for (which, name, key) in config_map_refs(&object) {
+        let path = format!("spec.{which}From.configMapKeyRef");
+        let Some(client) = &state.client else {
+            notes.warning(
+                Code::NotFound,
+                path,
+                format!("ConfigMap {name:?} was not checked (no cluster access)"),
+            );
+            continue;
+        };
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), &namespace);
+        let text = match tokio::time::timeout(Duration::from_secs(2), api.get_opt(&name)).await {
+            Ok(Ok(Some(cm))) => cm.data.and_then(|d| d.get(&key).cloned()),
+            Ok(Ok(None)) => {
+                notes.warning(
+                    Code::NotFound,
+                    path,
+                    format!("ConfigMap {name:?} does not exist yet; the controller waits for it"),
+                );
+                continue;
+            }
+            _ => {
+                notes.warning(
+                    Code::NotFound,
+                    path,
+                    format!("ConfigMap {name:?} could not be read; it was not checked"),
+                );
+                continue;
+            }
+        };
+        let Some(text) = text else {
+            notes.warning(
+                Code::NotFound,
+                format!("{path}.key"),
+                format!("ConfigMap {name:?} has no key {key:?} yet; the controller waits for it"),
+            );
+            continue;
+        };
+        match parse_documents(&text).map(|mut d| d.pop()) {
+            Ok(Some(doc)) => {
+                let entry = Some((doc.value, config_map_path(&name, &key)));
+                if which == "Task" {
+                    found.task = entry;
+                } else {
+                    found.service = entry;
+                }
+            }
+            Ok(None) => {
+                notes.error(
+                    Code::Required,
+                    format!("{path}.key"),
+                    format!("ConfigMap {name:?} key {key:?} is empty"),
+                );
+            }
+            Err(e) => {
+                notes.error(
+                    Code::InvalidType,
+                    format!("{path}.key"),
+                    format!("ConfigMap {name:?} key {key:?}: {e}"),
+                );
+            }
+        }
+    }
+    (found, notes.diagnostics)
+}
+
+/// One line per admission; values of the object (which may hold secrets) are never logged.
+fn log(endpoint: &str, req: &AdmissionRequest<DynamicObject>, resp: &AdmissionResponse, diags: &[Diagnostic], started: Instant) {
+    tracing::info!(
+        endpoint,
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = %req.name,
+        operation = ?req.operation,
+        dry_run = req.dry_run,
+        allowed = resp.allowed,
+        patched = resp.patch.is_some(),
+        errors = diags.iter().filter(|d| d.is_error()).count(),
+        warnings = diags.iter().filter(|d| !d.is_error()).count(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "admission"
+    );
+}
+
+/// How the admission server listens.
+pub struct Listen {
+    pub tls: std::net::SocketAddr,
+    pub probes: Option<std::net::SocketAddr>,
+    pub tls_config: rustls::ServerConfig,
+    /// Time allowed for a client to send its request head.
+    pub request_timeout: Duration,
+}
+
+/// Runs the servers until SIGTERM/SIGINT (graceful: stops accepting, finishes in-flight).
+pub async fn run(listen: Listen, state: Arc<State>) -> anyhow::Result<()> {
+    let data = web::Data::from(state);
+    let tls_data = data.clone();
+    let tls = HttpServer::new(move || App::new().app_data(tls_data.clone()).configure(routes))
+        .client_request_timeout(listen.request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .shutdown_timeout(20)
+        .bind_rustls_0_23(listen.tls, listen.tls_config)?
+        .run();
+    tracing::info!(address = %listen.tls, "admission webhook listening (TLS)");
+    match listen.probes {
+        Some(addr) => {
+            let probes = HttpServer::new(move || App::new().app_data(data.clone()).configure(probe_routes))
+                .workers(1)
+                .bind(addr)?
+                .run();
+            tracing::info!(address = %addr, "health and metrics listening (HTTP)");
+            futures::future::try_join(tls, probes).await?;
+        }
+        None => tls.await?,
+    }
+    Ok(())
+}

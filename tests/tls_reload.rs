@@ -1,0 +1,301 @@
+//! The admission server's TLS end to end: a real actix-web listener over
+//! rustls whose certificate is rotated on disk the way kubelet updates a
+//! mounted Secret, checked with a plain rustls client over TcpStream.
+#![cfg(unix)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use ecskube::certs::{self, Bundle};
+use ecskube::webhook::tls::{server_config, ReloadingCert, PROTOCOL_VERSIONS};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::version::{TLS12, TLS13};
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, StreamOwned, SupportedProtocolVersion};
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+const POLL: Duration = Duration::from_millis(100);
+
+fn bundle() -> Bundle {
+    certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().unwrap()]).unwrap()
+}
+
+fn der(pem: &str) -> CertificateDer<'static> {
+    rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap()
+}
+
+/// Mimics kubelet's AtomicWriter: each version of the Secret lives in its own
+/// directory, `..data` points at the current one, and `tls.crt`/`tls.key` are
+/// symlinks through `..data`; an update renames a new symlink over `..data`.
+struct SecretMount {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl SecretMount {
+    fn new(dir: &Path, bundle: &Bundle) -> Self {
+        let mut mount = SecretMount {
+            dir: dir.to_owned(),
+            generation: 0,
+        };
+        mount.publish(bundle);
+        for file in [Bundle::CERT_FILE, Bundle::KEY_FILE] {
+            std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).unwrap();
+        }
+        mount
+    }
+
+    fn publish(&mut self, bundle: &Bundle) {
+        self.generation += 1;
+        let name = format!("..gen{}", self.generation);
+        bundle.write(&self.dir.join(&name)).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.join(Bundle::CERT_FILE)
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.join(Bundle::KEY_FILE)
+    }
+}
+
+/// An actix-web server on its own thread (actix runs its own runtime), with
+/// the certificate watcher running inside it as in production.
+struct Server {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(resolver: Arc<ReloadingCert>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let watcher = resolver.clone().spawn_watcher(POLL);
+                let server = HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
+                    .workers(2)
+                    .bind_rustls_0_23(("127.0.0.1", 0), server_config(resolver))
+                    .unwrap();
+                let addr = server.addrs()[0];
+                let server = server.run();
+                tx.send((addr, server.handle())).unwrap();
+                server.await.unwrap();
+                watcher.abort();
+            })
+        });
+        let (addr, handle) = rx.recv().unwrap();
+        Server {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        futures::executor::block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A client trusting only `ca_pem`. Resumption is off so every connection
+/// does a full handshake and really verifies what the server presents.
+fn client_config(ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(der(ca_pem)).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// Connects and completes the handshake, so verification errors surface here.
+fn connect_with(addr: SocketAddr, ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -> io::Result<Tls> {
+    let conn = ClientConnection::new(client_config(ca_pem, versions), ServerName::try_from("localhost").unwrap()).unwrap();
+    let sock = TcpStream::connect(addr)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tls = StreamOwned::new(conn, sock);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+fn connect(addr: SocketAddr, ca_pem: &str) -> io::Result<Tls> {
+    connect_with(addr, ca_pem, &[&TLS13, &TLS12])
+}
+
+/// One keep-alive HTTP/1.1 GET; returns the body of a 200 response.
+fn get(tls: &mut Tls) -> String {
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    tls.flush().unwrap();
+    // Nothing follows the response on the wire, so the BufReader cannot swallow later bytes.
+    let mut reader = BufReader::new(tls);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+            assert!(!(name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close")));
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+fn served_cert(tls: &Tls) -> CertificateDer<'static> {
+    tls.conn.peer_certificates().unwrap()[0].clone().into_owned()
+}
+
+/// Waits until `f` holds; returns how long that took.
+fn wait_for(what: &str, f: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    start.elapsed()
+}
+
+fn assert_rejected_by_verification(result: io::Result<Tls>) {
+    let err = result.expect_err("handshake should fail");
+    let tls_err = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    // Both CAs are named "ecskube webhook CA", so webpki reports a bad signature
+    // rather than an unknown issuer; either way the certificate is rejected.
+    assert!(matches!(tls_err, Some(rustls::Error::InvalidCertificate(_))), "{err:?}");
+}
+
+#[test]
+fn rotation_is_picked_up_without_dropping_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca1 = bundle();
+    let mut mount = SecretMount::new(dir.path(), &ca1);
+    let resolver = ReloadingCert::load(mount.cert(), mount.key()).unwrap();
+    let server = Server::start(resolver.clone());
+
+    // Connection A: established with CA1's cert, kept alive across the rotation.
+    let mut a = connect(server.addr, &ca1.ca_pem).unwrap();
+    assert_eq!(get(&mut a), "ok");
+    assert_eq!(a.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_eq!(served_cert(&a), der(&ca1.cert_pem));
+
+    // Rotate to CA2 with a new key, as kubelet would.
+    let ca2 = bundle();
+    mount.publish(&ca2);
+    let took = wait_for("the rotation to be picked up", || resolver.reloads() == 1);
+    eprintln!("rotation picked up after {took:?} (poll interval {POLL:?})");
+    assert_eq!(resolver.reload_failures(), 0);
+
+    // (1) The existing connection is not dropped and keeps its session.
+    assert_eq!(get(&mut a), "ok");
+    assert_eq!(get(&mut a), "ok");
+    // (2) New connections get the new cert, which verifies against CA2.
+    let mut b = connect(server.addr, &ca2.ca_pem).unwrap();
+    assert_eq!(get(&mut b), "ok");
+    assert_eq!(served_cert(&b), der(&ca2.cert_pem));
+    // (3) Clients still trusting only CA1 now fail verification.
+    assert_rejected_by_verification(connect(server.addr, &ca1.ca_pem));
+
+    // (4) A bad update (garbage key) is rejected; the last good cert keeps serving.
+    let mut bad = bundle();
+    bad.key_pem = "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n".into();
+    mount.publish(&bad);
+    wait_for("the bad key to be rejected", || resolver.reload_failures() >= 1);
+    assert_eq!(resolver.reloads(), 1);
+    let mut c = connect(server.addr, &ca2.ca_pem).unwrap();
+    assert_eq!(get(&mut c), "ok");
+    assert_eq!(served_cert(&c), der(&ca2.cert_pem));
+    assert_eq!(get(&mut a), "ok");
+
+    // Recovery: `ecskube certs --out` style in-place rewrite (replaces the symlinks).
+    let ca3 = bundle();
+    ca3.write(dir.path()).unwrap();
+    wait_for("recovery", || resolver.reloads() == 2);
+    let mut d = connect(server.addr, &ca3.ca_pem).unwrap();
+    assert_eq!(get(&mut d), "ok");
+    assert_eq!(served_cert(&d), der(&ca3.cert_pem));
+    assert_eq!(get(&mut b), "ok");
+}
+
+#[test]
+fn only_tls_1_2_and_1_3_are_offered() {
+    // By configuration: exactly these two, and rustls has nothing older to enable.
+    let versions: Vec<ProtocolVersion> = PROTOCOL_VERSIONS.iter().map(|v| v.version).collect();
+    assert_eq!(versions, [ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]);
+    assert!(rustls::ALL_VERSIONS.iter().all(|v| versions.contains(&v.version)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = bundle();
+    ca.write(dir.path()).unwrap();
+    let resolver = ReloadingCert::load(dir.path().join("tls.crt"), dir.path().join("tls.key")).unwrap();
+    let server = Server::start(resolver);
+
+    for (version, expected) in [(&TLS12, ProtocolVersion::TLSv1_2), (&TLS13, ProtocolVersion::TLSv1_3)] {
+        let mut tls = connect_with(server.addr, &ca.ca_pem, &[version]).unwrap();
+        assert_eq!(tls.conn.protocol_version(), Some(expected));
+        assert_eq!(get(&mut tls), "ok");
+    }
+
+    // By behaviour: TLS 1.0 and 1.1 ClientHellos get a fatal protocol_version alert.
+    for minor in [1, 2] {
+        let mut sock = TcpStream::connect(server.addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sock.write_all(&legacy_client_hello(minor)).unwrap();
+        let mut alert = [0u8; 7];
+        sock.read_exact(&mut alert).unwrap();
+        assert_eq!(alert[0], 0x15, "TLS 1.{}: expected an alert record, got {alert:02x?}", minor - 1);
+        assert_eq!(
+            &alert[5..],
+            [2, 70],
+            "TLS 1.{}: expected fatal protocol_version, got {alert:02x?}",
+            minor - 1
+        );
+    }
+}
+
+/// A minimal TLS 1.0 (`minor` = 1) or 1.1 (`minor` = 2) ClientHello. It carries
+/// signature_algorithms, which rustls checks before the version; a genuine
+/// pre-1.2 client would not send it and is refused with handshake_failure.
+fn legacy_client_hello(minor: u8) -> Vec<u8> {
+    let mut body = vec![0x03, minor]; // client_version
+    body.extend([0x11; 32]); // random
+    body.push(0); // no session id
+    body.extend([0x00, 0x04, 0xc0, 0x09, 0xc0, 0x13]); // ECDHE-{ECDSA,RSA}-AES128-SHA
+    body.extend([0x01, 0x00]); // null compression
+    body.extend([0x00, 0x08, 0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03]); // signature_algorithms: ecdsa_secp256r1_sha256
+    let mut handshake = vec![0x01, 0x00, 0x00, body.len() as u8];
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
+    record.extend(handshake);
+    record
+}
