@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy control-plane run bench schema
+.PHONY: all build test tools fmt-check clippy control-plane run bench bench-webhook schema
 
 all: build
 
@@ -42,3 +42,7 @@ bench:
 schema:
 	$(CARGO) run --quiet --example gen_schema -- $${ECSKUBE_AWS_MODELS:-../shared/aws-models} > src/ecs/schema/generated.rs.tmp
 	mv src/ecs/schema/generated.rs.tmp src/ecs/schema/generated.rs
+
+# Load benchmark of the validating webhook (oha over keep-alive TLS).
+bench-webhook:
+	bash bench/webhook-load.sh

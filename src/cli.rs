@@ -25,6 +25,8 @@ pub enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = Format::Text)]
         output: Format,
+        #[command(flatten)]
+        params: ParamArgs,
     },
 
     /// Print the Kubernetes objects the controller would create (without ownerReferences).
@@ -36,10 +38,43 @@ pub enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = ObjectFormat::Yaml)]
         output: ObjectFormat,
+        #[command(flatten)]
+        params: ParamArgs,
     },
 
     /// Print the ECSDeployment CustomResourceDefinition (YAML).
     Crd,
+    /// Generate a CA and a serving certificate for the webhook (ECDSA P-256).
+    ///
+    /// Writes ca.crt, tls.crt and tls.key to --out and prints the base64 CA bundle
+    /// for the caBundle of the webhook configurations.
+    Certs {
+        /// DNS names of the webhook, e.g. ecskube-webhook.ecskube-system.svc.
+        #[arg(long = "dns-name", required_unless_present = "ips")]
+        dns_names: Vec<String>,
+        /// IP addresses of the webhook (e.g. 127.0.0.1 for a local API server).
+        #[arg(long = "ip")]
+        ips: Vec<std::net::IpAddr>,
+        /// Folder for the files.
+        #[arg(long, default_value = "certs")]
+        out: std::path::PathBuf,
+    },
+    /// Run the admission webhook and the controller.
+    Serve(crate::serve::ServeArgs),
+}
+
+/// Values for CloudFormation intrinsic functions (`Ref`, `Fn::Sub`, ...); they
+/// override an ECSDeployment's own spec.Parameters.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ParamArgs {
+    /// A parameter value (JSON when it parses as JSON, e.g. 256 or ["a","b"]; else a string).
+    /// Names are Ref names, Resource.Attribute for Fn::GetAtt, export names, AWS::Region, ...
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A YAML or JSON file with `Parameters:`, `Conditions:` and `Mappings:` sections (or a plain
+    /// map of parameter values, or the AWS CLI's ParameterKey/ParameterValue list). --param wins.
+    #[arg(long = "param-file", value_name = "FILE")]
+    pub param_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -60,12 +95,73 @@ pub const EXIT_UNREADABLE: i32 = 2;
 
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Validate { files, output } => validate(&files, output),
-        Command::Convert { file, output } => convert(&file, output),
+        Command::Validate { files, output, params } => match params.stack() {
+            Ok(stack) => validate(&files, output, &stack),
+            Err(e) => usage_error("validate", &e),
+        },
+        Command::Convert { file, output, params } => match params.stack() {
+            Ok(stack) => convert(&file, output, &stack),
+            Err(e) => usage_error("convert", &e),
+        },
+        Command::Certs { dns_names, ips, out } => match crate::certs::run_certs_command(&dns_names, &ips, &out) {
+            Ok(bundle) => {
+                println!("{bundle}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("ecskube certs: {e:#}");
+                EXIT_INVALID
+            }
+        },
+        Command::Serve(args) => serve(args),
         Command::Crd => {
             print!("{}", crate::crd::crd_yaml());
             EXIT_OK
         }
+    }
+}
+
+fn usage_error(command: &str, e: &str) -> i32 {
+    eprintln!("ecskube {command}: {e}");
+    EXIT_UNREADABLE
+}
+
+impl ParamArgs {
+    /// The values given on the command line: files in order, then each --param.
+    pub fn stack(&self) -> Result<crate::ecs::intrinsics::Stack, String> {
+        use crate::ecs::intrinsics::Stack;
+        use crate::path::Path;
+        let mut stack = Stack {
+            hint: "give values with --param NAME=VALUE or --param-file FILE".into(),
+            ..Stack::default()
+        };
+        for file in &self.param_files {
+            let text = read(file).map_err(|e| format!("{file}: {e}"))?;
+            let value: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("{file}: not valid YAML or JSON: {e}"))?;
+            let mut report = crate::Report::default();
+            let mut from_file = Stack::from_file_value(&value, Path::root(), &mut report);
+            if let Some(d) = report.errors().next() {
+                return Err(format!("{file}: {d}"));
+            }
+            from_file.sources = from_file.parameters.keys().map(|k| (k.clone(), format!("{file}: {k}"))).collect();
+            stack.merge(&from_file);
+        }
+        let mut given = serde_json::Map::new();
+        for p in &self.params {
+            let Some((name, value)) = p.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+                return Err(format!("--param {p}: expected NAME=VALUE"));
+            };
+            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            given.insert(name.to_string(), value);
+        }
+        let mut report = crate::Report::default();
+        let mut from_flags = Stack::from_sections(Some(&serde_json::Value::Object(given)), None, None, Path::root(), &mut report);
+        if let Some(d) = report.errors().next() {
+            return Err(format!("--param {d}"));
+        }
+        from_flags.sources = from_flags.parameters.keys().map(|k| (k.clone(), format!("--param {k}"))).collect();
+        stack.merge(&from_flags);
+        Ok(stack)
     }
 }
 
@@ -113,8 +209,9 @@ fn load(files: &[String]) -> (Vec<(String, Vec<EcsDocument>)>, bool) {
     (loaded, unreadable)
 }
 
-fn validate(files: &[String], format: Format) -> i32 {
-    let (loaded, unreadable) = load(files);
+fn validate(files: &[String], format: Format, params: &crate::ecs::intrinsics::Stack) -> i32 {
+    let (mut loaded, unreadable) = load(files);
+    with_params(&mut loaded, params);
     let mut results = Vec::new();
     for (file, docs) in &loaded {
         for (i, doc) in docs.iter().enumerate() {
@@ -153,8 +250,16 @@ fn validate(files: &[String], format: Format) -> i32 {
     }
 }
 
-fn convert(file: &str, format: ObjectFormat) -> i32 {
-    let (loaded, unreadable) = load(std::slice::from_ref(&file.to_string()));
+/// Command-line values override each document's own.
+fn with_params(loaded: &mut [(String, Vec<EcsDocument>)], params: &crate::ecs::intrinsics::Stack) {
+    for doc in loaded.iter_mut().flat_map(|(_, docs)| docs.iter_mut()) {
+        doc.params = params.clone();
+    }
+}
+
+fn convert(file: &str, format: ObjectFormat, params: &crate::ecs::intrinsics::Stack) -> i32 {
+    let (mut loaded, unreadable) = load(std::slice::from_ref(&file.to_string()));
+    with_params(&mut loaded, params);
     if unreadable {
         return EXIT_UNREADABLE;
     }
@@ -201,4 +306,25 @@ fn convert(file: &str, format: ObjectFormat) -> i32 {
         }
     }
     EXIT_OK
+}
+
+fn serve(args: crate::serve::ServeArgs) -> i32 {
+    crate::serve::init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ecskube serve: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    // actix-web runs inside a LocalSet on this runtime.
+    let local = tokio::task::LocalSet::new();
+    match local.block_on(&runtime, crate::serve::run(args)) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ecskube serve: {e:#}");
+            EXIT_INVALID
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod defaults;
 pub mod devcluster;
@@ -13,6 +14,7 @@ pub mod document;
 pub mod ecs;
 pub mod path;
 pub mod policy;
+pub mod serve;
 pub mod translate;
 pub mod validate;
 pub mod webhook;

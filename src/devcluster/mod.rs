@@ -218,6 +218,8 @@ impl DevCluster {
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--authorization-mode=RBAC".into(),
+            // As real clusters do: privileged pods are for Pod Security admission to judge.
+            "--allow-privileged=true".into(),
             // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook).
             "--profiling=false".into(),
         ]

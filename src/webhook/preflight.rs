@@ -44,6 +44,9 @@ impl Preflight {
                 for r in rejections {
                     map_rejection(&r, analysis.task.as_ref(), pod.as_ref(), &mut report);
                 }
+                // The Deployment and its Pod often fail for the same reason: say it once per place.
+                let mut seen = std::collections::HashSet::new();
+                report.diagnostics.retain(|d| seen.insert(d.path.clone()));
             }
             Ok(Err(e)) => {
                 report.warning(

@@ -1,0 +1,370 @@
+//! One reconcile: read the definitions (inline or from ConfigMaps), translate,
+//! server-side apply every child this ECSDeployment controls, delete the
+//! children it no longer wants, and write the status when it changed.
+
+use super::children::{self, ChildId, ChildKind, Desired, Ownership, Reference};
+use super::events::{self, Events};
+use super::status::{self, reason, Observed, Problem, Workload};
+use super::{Error, Metrics, TOTALS};
+use crate::crd::ECSDeployment;
+use crate::document::{config_map_path, config_map_refs, parse_documents, DocKind};
+use crate::translate::{convert, ConvertError, MANAGER};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// While a Secret the pods need is missing: Secrets are not watched, so look again soon.
+const MISSING_SECRET_RECHECK: Duration = Duration::from_secs(30);
+
+pub(crate) struct Context {
+    pub client: Client,
+    pub requeue_after: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub metrics: Arc<Metrics>,
+    pub events: Events,
+    /// Consecutive failures per object, for exponential backoff.
+    pub failures: Mutex<HashMap<ObjectRef<ECSDeployment>, u32>>,
+    /// Set with leader election: a reconcile that starts after leadership is lost does nothing.
+    pub leader: Option<watch::Receiver<bool>>,
+}
+
+pub(crate) async fn reconcile(obj: Arc<ECSDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if ctx.leader.as_ref().is_some_and(|l| !*l.borrow()) {
+        return Ok(Action::await_change());
+    }
+    // Deletion is garbage collection's job (ownerReferences); nothing to do.
+    if obj.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let result = Reconciler { obj: &obj, ctx: &ctx }.run().await;
+    ctx.metrics.record(result.is_ok());
+    TOTALS.record(result.is_ok());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ObjectRef::from_obj(&*obj));
+    }
+    result
+}
+
+/// Exponential backoff per object: initial, doubling, capped.
+pub(crate) fn error_policy(obj: Arc<ECSDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let n = failures.entry(ObjectRef::from_obj(&*obj)).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = backoff(ctx.backoff_initial, ctx.backoff_max, *n);
+    tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+    initial.saturating_mul(factor).min(max)
+}
+
+struct Reconciler<'a> {
+    obj: &'a ECSDeployment,
+    ctx: &'a Context,
+}
+
+/// A child as it is in the cluster after this reconcile.
+struct Live {
+    id: ChildId,
+    object: DynamicObject,
+}
+
+impl Reconciler<'_> {
+    fn namespace(&self) -> Result<String, Error> {
+        self.obj.namespace().ok_or(Error::MissingField("metadata.namespace"))
+    }
+
+    fn api(&self, kind: ChildKind) -> Result<Api<DynamicObject>, Error> {
+        Ok(Api::namespaced_with(
+            self.ctx.client.clone(),
+            &self.namespace()?,
+            &kind.api_resource(),
+        ))
+    }
+
+    async fn run(&self) -> Result<Action, Error> {
+        let uid = self.obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+        let previous = self.obj.status.clone();
+        let mut observed = Observed {
+            generation: self.obj.metadata.generation,
+            ..Default::default()
+        };
+        let mut requeue = self.ctx.requeue_after;
+        let mut apply_failed = None;
+
+        match self.translate().await? {
+            Err(problem) => observed.problems.push(problem),
+            Ok((name, desired)) => {
+                let mut live = Vec::new();
+                for d in &desired {
+                    match self.write_child(d, &uid).await? {
+                        Ok(Some(object)) => live.push(Live { id: d.id.clone(), object }),
+                        Ok(None) => {}
+                        Err(problem) => {
+                            if problem.reason == reason::APPLY_FAILED {
+                                apply_failed = Some(problem.message.clone());
+                            }
+                            observed.problems.push(problem);
+                        }
+                    }
+                }
+                let previous_children = previous.as_ref().map(|s| s.children.clone()).unwrap_or_default();
+                for stale in children::stale_candidates(&desired, &name, &previous_children) {
+                    self.delete_if_ours(&stale, &uid).await?;
+                }
+                for r in children::pod_references(&desired) {
+                    if let Some(problem) = self.check_reference(&r).await? {
+                        if matches!(r, Reference::Secret(_)) {
+                            requeue = requeue.min(MISSING_SECRET_RECHECK);
+                        }
+                        observed.problems.push(problem);
+                    }
+                }
+                observe_children(&mut observed, &desired, &live);
+            }
+        }
+
+        let now = Time(Timestamp::now());
+        let new_status = status::compute(&observed, previous.as_ref(), &now);
+        if previous.as_ref() != Some(&new_status) {
+            self.ctx.events.degraded_changed(self.obj, previous.as_ref(), &new_status).await;
+            self.write_status(&new_status).await?;
+        }
+        match apply_failed {
+            // After the status says why: retry with backoff.
+            Some(message) => Err(Error::ApplyFailed(message)),
+            None => Ok(Action::requeue(requeue)),
+        }
+    }
+
+    /// The children's name and desired objects, or why there are none.
+    async fn translate(&self) -> Result<Result<(String, Vec<Desired>), Problem>, Error> {
+        let value = serde_json::to_value(self.obj)?;
+        let mut doc = self.obj.document();
+        for (which, name, key) in config_map_refs(&value) {
+            let definition = match self.read_config_map_key(which, &name, &key).await? {
+                Ok(v) => v,
+                Err(problem) => return Ok(Err(problem)),
+            };
+            let source = Some((definition, config_map_path(&name, &key)));
+            match which {
+                "Task" => doc.from_config_maps.task = source,
+                _ => doc.from_config_maps.service = source,
+            }
+        }
+        let analysis = doc.analyze();
+        let meta = doc.meta(&analysis);
+        match convert(&analysis, &meta) {
+            Ok(converted) => Ok(Ok((meta.name.clone(), children::desired(&converted.objects, self.obj)))),
+            Err(e) => Ok(Err(Problem::new(reason::TRANSLATION_FAILED, describe(&e)))),
+        }
+    }
+
+    /// The definition in a ConfigMap key (JSON or YAML; one document, or a Task/Service pair).
+    async fn read_config_map_key(&self, which: &str, name: &str, key: &str) -> Result<Result<Value, Problem>, Error> {
+        let api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), &self.namespace()?);
+        let missing = |message: String| Ok(Err(Problem::new(reason::CONFIG_MAP_MISSING, message)));
+        let Some(cm) = api.get_opt(name).await? else {
+            return missing(format!("ConfigMap {name} (spec.{which}From) does not exist"));
+        };
+        let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
+            return missing(format!("ConfigMap {name} (spec.{which}From) has no key {key}"));
+        };
+        let failed = |message: String| Ok(Err(Problem::new(reason::TRANSLATION_FAILED, message)));
+        match parse_documents(text) {
+            Ok(docs) if docs.len() == 1 => {
+                let doc = docs.into_iter().next().map(|d| (d.kind, d.value));
+                match doc {
+                    Some((DocKind::Pair, v)) => match v.get(which) {
+                        Some(def) => Ok(Ok(def.clone())),
+                        None => failed(format!("ConfigMap {name} key {key} has no {which}")),
+                    },
+                    Some((_, v)) => Ok(Ok(v)),
+                    None => failed(format!("ConfigMap {name} key {key} is empty")),
+                }
+            }
+            Ok(docs) => failed(format!("ConfigMap {name} key {key} holds {} documents; expected one", docs.len())),
+            Err(e) => failed(format!("ConfigMap {name} key {key}: {e}")),
+        }
+    }
+
+    /// Applies one child unless another owner controls it. Ok(Ok(Some)) is the
+    /// child as it now is; Ok(Err) a problem for the status; Err a transient failure.
+    async fn write_child(&self, d: &Desired, uid: &str) -> Result<Result<Option<DynamicObject>, Problem>, Error> {
+        let api = self.api(d.id.kind)?;
+        let live = api.get_opt(&d.id.name).await?;
+        match children::ownership(live.as_ref().map(|l| &l.metadata), uid) {
+            Ownership::Foreign(why) => {
+                let message = format!("{} already exists and is {why}; it was left unchanged", d.id);
+                return Ok(Err(Problem::new(reason::CHILD_CONFLICT, message)));
+            }
+            Ownership::Ours if !children::needs_apply(&d.value, &serde_json::to_value(live.as_ref())?) => return Ok(Ok(live)),
+            Ownership::Ours | Ownership::Absent => {}
+        }
+        let params = PatchParams::apply(MANAGER).force();
+        match api.patch(&d.id.name, &params, &Patch::Apply(&d.value)).await {
+            Ok(applied) => {
+                let before = live.as_ref().and_then(|l| l.metadata.resource_version.clone());
+                if before.is_none() {
+                    self.ctx.events.child(self.obj, events::CREATED, &d.id).await;
+                } else if before != applied.metadata.resource_version {
+                    self.ctx.events.child(self.obj, events::UPDATED, &d.id).await;
+                }
+                Ok(Ok(Some(applied)))
+            }
+            // The API server refused the object itself: retrying as-is cannot help.
+            Err(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
+                let message = format!("{} could not be written: {}", d.id, s.message);
+                Ok(Err(Problem::new(reason::APPLY_FAILED, message)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_if_ours(&self, id: &ChildId, uid: &str) -> Result<(), Error> {
+        let api = self.api(id.kind)?;
+        let Some(live) = api.get_opt(&id.name).await? else { return Ok(()) };
+        if children::ownership(Some(&live.metadata), uid) != Ownership::Ours {
+            return Ok(());
+        }
+        let params = DeleteParams {
+            // Exactly the object we checked, even if it was replaced meanwhile.
+            preconditions: Some(Preconditions {
+                uid: live.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&id.name, &params).await {
+            Ok(_) => {
+                self.ctx.events.child(self.obj, events::DELETED, id).await;
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn check_reference(&self, r: &Reference) -> Result<Option<Problem>, Error> {
+        let ns = self.namespace()?;
+        let client = self.ctx.client.clone();
+        let (exists, problem) = match r {
+            Reference::Secret(name) => (
+                Api::<Secret>::namespaced(client, &ns).get_metadata_opt(name).await?.is_some(),
+                Problem::new(
+                    reason::SECRET_MISSING,
+                    format!("Secret {name}, which the pods need, does not exist"),
+                ),
+            ),
+            Reference::ConfigMap(name) => (
+                Api::<ConfigMap>::namespaced(client, &ns).get_metadata_opt(name).await?.is_some(),
+                Problem::new(
+                    reason::CONFIG_MAP_MISSING,
+                    format!("ConfigMap {name}, which the pods need, does not exist"),
+                ),
+            ),
+        };
+        Ok((!exists).then_some(problem))
+    }
+
+    /// Server-side apply of the status subresource: fields no longer set are removed.
+    async fn write_status(&self, status: &crate::crd::ECSDeploymentStatus) -> Result<(), Error> {
+        let api: Api<ECSDeployment> = Api::namespaced(self.ctx.client.clone(), &self.namespace()?);
+        let patch = json!({
+            "apiVersion": ECSDeployment::api_version(&()),
+            "kind": ECSDeployment::kind(&()),
+            "metadata": {"name": self.obj.name_any()},
+            "status": status,
+        });
+        api.patch_status(&self.obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Replica counts from the workload, the Service's address, and the children that exist.
+fn observe_children(observed: &mut Observed, desired: &[Desired], live: &[Live]) {
+    for l in live {
+        match l.id.kind {
+            ChildKind::Deployment => {
+                observed.workload = l
+                    .object
+                    .clone()
+                    .try_parse::<Deployment>()
+                    .ok()
+                    .map(|d| Workload::from_deployment(&d));
+            }
+            ChildKind::DaemonSet => {
+                observed.workload = l
+                    .object
+                    .clone()
+                    .try_parse::<DaemonSet>()
+                    .ok()
+                    .map(|d| Workload::from_daemon_set(&d));
+            }
+            ChildKind::Service => {
+                observed.service = Some(l.id.name.clone());
+                observed.address = l
+                    .object
+                    .clone()
+                    .try_parse::<Service>()
+                    .ok()
+                    .and_then(|s| status::service_address(&s));
+            }
+            ChildKind::ServiceAccount => {}
+        }
+    }
+    // Children we could not write are not ours to list.
+    let mut ids: Vec<String> = desired
+        .iter()
+        .filter(|d| live.iter().any(|l| l.id == d.id))
+        .map(|d| d.id.to_string())
+        .collect();
+    ids.sort();
+    observed.children = Some(ids);
+}
+
+/// The translation error with the first few diagnostics.
+fn describe(e: &ConvertError) -> String {
+    match e {
+        ConvertError::Invalid(report) => {
+            let errors: Vec<String> = report.errors().take(5).map(ToString::to_string).collect();
+            let more = report.errors().count().saturating_sub(errors.len());
+            let mut message = format!("the ECS definitions have errors: {}", errors.join("; "));
+            if more > 0 {
+                message.push_str(&format!(" (and {more} more)"));
+            }
+            message
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay_up_to_the_cap() {
+        let (i, m) = (Duration::from_secs(5), Duration::from_secs(300));
+        let delays: Vec<u64> = (1..=8).map(|n| backoff(i, m, n).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(backoff(i, m, u32::MAX), m);
+    }
+}

@@ -1,0 +1,213 @@
+//! `ecskube serve`: the admission webhook and the controller in one process
+//! (`--webhook-only` / `--controller-only` split them).
+
+use crate::policy::PolicyStore;
+use crate::webhook::metrics::Metrics;
+use crate::webhook::preflight::Preflight;
+use crate::webhook::server::{self, Listen, State};
+use crate::webhook::tls::{server_config, ReloadingCert};
+use anyhow::{bail, Context};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the admission webhook (TLS only).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Plain-HTTP address for /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub probe_listen: SocketAddr,
+    /// PEM certificate chain of the webhook; reloaded when it changes on disk.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the webhook; reloaded when it changes on disk.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// ECS field policy (YAML); reloaded when it changes on disk.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Dry-run the children in the cluster at admission time (Pod Security, LimitRanges, ...).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub preflight: bool,
+    /// Time the preflight may take before it becomes a warning (keep well under the webhook's timeoutSeconds).
+    #[arg(long, default_value_t = 4000)]
+    pub preflight_budget_ms: u64,
+    /// Serve the webhook only.
+    #[arg(long, conflicts_with = "controller_only")]
+    pub webhook_only: bool,
+    /// Run the controller only.
+    #[arg(long)]
+    pub controller_only: bool,
+    /// Elect one reconciling replica through a coordination.k8s.io Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ecskube-system")]
+    pub leader_election_namespace: String,
+    /// How often certificates and the policy file are checked for changes.
+    #[arg(long, default_value_t = 2000)]
+    pub reload_interval_ms: u64,
+    /// Kubeconfig to use instead of the in-cluster configuration (or $KUBECONFIG).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn,actix_server=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let reload = Duration::from_millis(args.reload_interval_ms);
+    let run_webhook = !args.controller_only;
+    let run_controller = !args.webhook_only;
+
+    let policy = match &args.policy {
+        Some(path) => PolicyStore::load(path).with_context(|| format!("policy {}", path.display()))?,
+        None => PolicyStore::empty(),
+    };
+    if args.policy.is_some() {
+        policy.clone().spawn_reloader(reload);
+    }
+    let client = client(args.kubeconfig.as_deref()).await;
+    let client = match (client, run_controller) {
+        (Ok(c), _) => Some(c),
+        (Err(e), true) => return Err(e).context("the controller needs a cluster (in-cluster config or KUBECONFIG)"),
+        (Err(e), false) => {
+            tracing::warn!(error = %e, "no cluster access: ConfigMap references and preflight are not checked");
+            None
+        }
+    };
+
+    let (controller_ready_tx, controller_ready) = watch::channel(!run_controller);
+    let mut tasks = tokio::task::JoinSet::new();
+    if run_controller {
+        let client = client.clone().context("cluster client")?;
+        let config = crate::controller::ControllerConfig {
+            leader_election: args.leader_election.then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
+            ..Default::default()
+        };
+        tasks.spawn(async move { crate::controller::run(client, config, controller_ready_tx).await });
+    }
+
+    let cert = if run_webhook {
+        let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+            bail!("the webhook needs --tls-cert and --tls-key (generate them with `ecskube certs`)");
+        };
+        let resolver = ReloadingCert::load(cert, key)?;
+        resolver.clone().spawn_watcher(reload);
+        Some(resolver)
+    } else {
+        None
+    };
+
+    let metrics = Metrics::new(external_counters(&policy, cert.as_ref()));
+    let preflight = match (&client, args.preflight) {
+        (Some(c), true) => Some(Preflight {
+            client: c.clone(),
+            budget: Duration::from_millis(args.preflight_budget_ms),
+        }),
+        _ => None,
+    };
+    let state = Arc::new(State {
+        policy,
+        client,
+        preflight,
+        metrics,
+        ready: controller_ready,
+        body_timeout: Duration::from_secs(5),
+    });
+
+    match cert {
+        Some(resolver) => {
+            let listen = Listen {
+                tls: args.listen,
+                probes: Some(args.probe_listen),
+                tls_config: server_config(resolver),
+                request_timeout: Duration::from_secs(5),
+            };
+            // The HTTP servers own SIGTERM handling (graceful: finish in-flight requests).
+            server::run(listen, state).await?;
+            tasks.abort_all();
+        }
+        None => {
+            let probes = actix_web::HttpServer::new({
+                let data = actix_web::web::Data::from(state);
+                move || actix_web::App::new().app_data(data.clone()).configure(server::probe_routes)
+            })
+            .workers(1)
+            .bind(args.probe_listen)?
+            .run();
+            tokio::select! {
+                r = probes => r?,
+                Some(r) = tasks.join_next() => r??,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn external_counters(
+    policy: &PolicyStore,
+    cert: Option<&Arc<ReloadingCert>>,
+) -> Vec<(&'static str, &'static str, Box<dyn Fn() -> u64 + Send + Sync>)> {
+    let mut out: Vec<(&'static str, &'static str, Box<dyn Fn() -> u64 + Send + Sync>)> = Vec::new();
+    let (p1, p2) = (policy.clone(), policy.clone());
+    out.push(("policy_reloads", "Policy file changes applied", Box::new(move || p1.reloads())));
+    out.push((
+        "policy_reload_failures",
+        "Policy file changes rejected (the last good policy stays)",
+        Box::new(move || p2.reload_failures()),
+    ));
+    if let Some(c) = cert {
+        let (c1, c2) = (c.clone(), c.clone());
+        out.push((
+            "certificate_reloads",
+            "Serving certificate changes applied",
+            Box::new(move || c1.reloads()),
+        ));
+        out.push((
+            "certificate_reload_failures",
+            "Serving certificate changes rejected",
+            Box::new(move || c2.reload_failures()),
+        ));
+    }
+    out.push((
+        "reconcile_success",
+        "Reconciles that succeeded",
+        Box::new(|| crate::controller::reconcile_counts().0),
+    ));
+    out.push((
+        "reconcile_errors",
+        "Reconciles that failed (requeued with backoff)",
+        Box::new(|| crate::controller::reconcile_counts().1),
+    ));
+    out
+}
+
+async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let Some(path) = kubeconfig else {
+        return Ok(kube::Client::try_default().await?);
+    };
+    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
