@@ -27,8 +27,10 @@ pub struct EcskubeProcess {
 }
 
 impl EcskubeProcess {
-    /// Starts `binary serve ...` against the cluster and waits for /readyz.
+    /// Installs the CRD (the controller's watches need it), starts
+    /// `binary serve ...` against the cluster and waits for /readyz.
     pub fn start(cluster: &DevCluster, binary: &Path, name: &str, extra_args: &[String]) -> Result<Self> {
+        install_crd(cluster)?;
         let cert_dir = cluster.work_dir().join(format!("{name}-certs"));
         let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
         bundle
@@ -115,6 +117,13 @@ impl Drop for EcskubeProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Applies the ECSDeployment CRD and waits until it is served.
+pub fn install_crd(cluster: &DevCluster) -> Result<()> {
+    cluster.apply(CRD_YAML)?;
+    cluster.kubectl_ok(&["wait", "--for=condition=Established", "--timeout=60s", "crd/ecsdeployments.ecskube.ecskube"], None)?;
+    Ok(())
 }
 
 /// webhook-config/webhooks.yaml with each `clientConfig` replaced by
