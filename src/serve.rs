@@ -102,7 +102,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if run_controller {
         let client = client.clone().context("cluster client")?;
         let config = crate::controller::ControllerConfig {
-            leader_election: args.leader_election.then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
+            leader_election: args
+                .leader_election
+                .then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
             ..Default::default()
         };
         tasks.spawn(async move { crate::controller::run(client, config, controller_ready_tx).await });

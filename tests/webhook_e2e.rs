@@ -19,8 +19,13 @@ fn webhook() -> (&'static DevCluster, &'static EcskubeProcess) {
         let policy = cluster.work_dir().join("e2e-policy.yaml");
         std::fs::write(&policy, POLICY).unwrap();
         let args = vec!["--webhook-only".to_string(), format!("--policy={}", policy.display())];
-        let server = EcskubeProcess::start(cluster, std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")), "ecskube-webhook", &args)
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let server = EcskubeProcess::start(
+            cluster,
+            std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")),
+            "ecskube-webhook",
+            &args,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
         server.install(cluster).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log_tail(40)));
         server
     });
@@ -44,12 +49,19 @@ fn applying_each_sample_succeeds_and_stores_the_defaults() {
     let _logs = DumpLogsOnPanic(cluster);
     let ns = test_namespace(cluster, "wh-samples");
     for file in ["ecsdeployment.json", "wordpress-links.json"] {
-        let out = cluster.kubectl_run(&["apply", "-f", "-"], Some(&in_namespace(&sample(file), &ns))).unwrap();
+        let out = cluster
+            .kubectl_run(&["apply", "-f", "-"], Some(&in_namespace(&sample(file), &ns)))
+            .unwrap();
         assert!(out.success(), "{file}: {}\n{}", out.stderr, server.log_tail(20));
     }
-    let stored = cluster.kubectl_ok(&["get", "ecsd", "ecs-demo-deploy", "-n", &ns, "-o", "json"], None).unwrap();
+    let stored = cluster
+        .kubectl_ok(&["get", "ecsd", "ecs-demo-deploy", "-n", &ns, "-o", "json"], None)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
-    assert_eq!(v["spec"]["Task"]["Properties"]["Family"], "ecs-demo-deploy", "mutating webhook injected the family");
+    assert_eq!(
+        v["spec"]["Task"]["Properties"]["Family"], "ecs-demo-deploy",
+        "mutating webhook injected the family"
+    );
     assert_eq!(v["spec"]["Task"]["Properties"]["ContainerDefinitions"][0]["Essential"], true);
     assert_eq!(v["spec"]["Service"]["DeploymentConfiguration"]["MaximumPercent"], 200);
 }
@@ -70,7 +82,11 @@ fn an_invalid_object_fails_and_kubectl_shows_every_error_with_its_path() {
         }
         let out = cluster.kubectl_run(&args, Some(&v.to_string())).unwrap();
         assert!(!out.success());
-        assert!(out.stderr.contains("spec.Task.Properties.ContainerDefinitions[0].Imagee"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("spec.Task.Properties.ContainerDefinitions[0].Imagee"),
+            "{}",
+            out.stderr
+        );
         assert!(out.stderr.contains("did you mean `Image`"), "{}", out.stderr);
         assert!(out.stderr.contains("spec.Service.LoadBalancers[0].ContainerPort"), "{}", out.stderr);
     }
@@ -84,7 +100,9 @@ fn warnings_are_printed_by_kubectl_and_server_dry_run_stores_nothing() {
     let _logs = DumpLogsOnPanic(cluster);
     let ns = test_namespace(cluster, "wh-dry");
     let manifest = in_namespace(&sample("ecsdeployment.json"), &ns);
-    let out = cluster.kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest)).unwrap();
+    let out = cluster
+        .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest))
+        .unwrap();
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stderr.contains("Warning:") && out.stderr.contains("HostPort"), "{}", out.stderr);
     let get = cluster.kubectl_run(&["get", "ecsd", "ecs-demo-deploy", "-n", &ns], None).unwrap();
@@ -102,7 +120,11 @@ fn a_policy_denial_reaches_kubectl() {
     let out = cluster.kubectl_run(&["apply", "-f", "-"], Some(&v.to_string())).unwrap();
     assert!(!out.success());
     assert!(out.stderr.contains("no-docker-labels"), "{}", out.stderr);
-    assert!(out.stderr.contains("spec.Task.Properties.ContainerDefinitions[1].DockerLabels"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("spec.Task.Properties.ContainerDefinitions[1].DockerLabels"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -110,12 +132,18 @@ fn preflight_rejects_a_privileged_container_in_a_restricted_namespace() {
     let (cluster, _) = webhook();
     let _logs = DumpLogsOnPanic(cluster);
     let ns = test_namespace(cluster, "wh-restricted");
-    cluster.kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=restricted"], None).unwrap();
+    cluster
+        .kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=restricted"], None)
+        .unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&sample("ecsdeployment.json")).unwrap();
     v["metadata"]["namespace"] = ns.into();
     v["spec"]["Task"]["Properties"]["ContainerDefinitions"][1]["Privileged"] = true.into();
     let out = cluster.kubectl_run(&["apply", "-f", "-"], Some(&v.to_string())).unwrap();
     assert!(!out.success());
     assert!(out.stderr.contains("PodSecurity"), "{}", out.stderr);
-    assert!(out.stderr.contains("spec.Task.Properties.ContainerDefinitions[1].Privileged"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("spec.Task.Properties.ContainerDefinitions[1].Privileged"),
+        "{}",
+        out.stderr
+    );
 }

@@ -122,7 +122,15 @@ impl Drop for EcskubeProcess {
 /// Applies the ECSDeployment CRD and waits until it is served.
 pub fn install_crd(cluster: &DevCluster) -> Result<()> {
     cluster.apply(CRD_YAML)?;
-    cluster.kubectl_ok(&["wait", "--for=condition=Established", "--timeout=60s", "crd/ecsdeployments.ecskube.ecskube"], None)?;
+    cluster.kubectl_ok(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/ecsdeployments.ecskube.ecskube",
+        ],
+        None,
+    )?;
     Ok(())
 }
 
