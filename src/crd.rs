@@ -42,6 +42,20 @@ pub struct ECSDeploymentSpec {
     /// The service definition from a ConfigMap key instead of `Service`.
     #[serde(rename = "ServiceFrom", default, skip_serializing_if = "Option::is_none")]
     pub service_from: Option<ValueSource>,
+    /// Values for the CloudFormation intrinsic functions in `Task`/`Service`: `Ref` names
+    /// (parameters, resources' physical ids, pseudo parameters such as `AWS::Region`),
+    /// `Resource.Attribute` for `Fn::GetAtt`, export names for `Fn::ImportValue`.
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved")]
+    pub parameters: Option<Value>,
+    /// Condition name to true/false (or a condition expression), for `Fn::If` and a resource's `Condition`.
+    #[serde(rename = "Conditions", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved")]
+    pub conditions: Option<Value>,
+    /// The maps `Fn::FindInMap` reads: `{Map: {TopKey: {SecondKey: value}}}`.
+    #[serde(rename = "Mappings", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved")]
+    pub mappings: Option<Value>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]

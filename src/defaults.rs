@@ -5,8 +5,11 @@
 //! PortMapping.protocol "The default is tcp", HealthCheck interval 30 /
 //! timeout 5 / retries 3 / startPeriod off (0), CreateServiceRequest
 //! deploymentConfiguration 200/100 for REPLICA and 100/0 for DAEMON.
+//! Defaults go into the user's own object, never inside a CloudFormation
+//! intrinsic function (whose value is computed, not written).
 
 use crate::ecs::input::Resource;
+use crate::ecs::intrinsics::intrinsic_name;
 use crate::ecs::schema::{Dialect, Kind, Schema, ShapeId};
 use crate::path::Path;
 use crate::validate::structure::upper_first;
@@ -39,7 +42,7 @@ impl<'v> Node<'v> {
     fn root<T>(d: &'v Definition<'_, T>) -> Option<Self> {
         let schema = Schema::for_dialect(d.located.dialect);
         Some(Node {
-            obj: d.located.body.as_object()?,
+            obj: d.located.body.as_object().filter(|_| intrinsic_name(d.located.body).is_none())?,
             path: d.located.path.clone(),
             schema,
             shape: d.resource.root(schema),
@@ -97,6 +100,7 @@ impl<'v> Node<'v> {
             (Kind::List { item, .. }, Value::Array(items)) => items
                 .iter()
                 .enumerate()
+                .filter(|(_, v)| intrinsic_name(v).is_none())
                 .filter_map(|(i, v)| {
                     Some(Node {
                         obj: v.as_object()?,
@@ -106,7 +110,7 @@ impl<'v> Node<'v> {
                     })
                 })
                 .collect(),
-            (Kind::Struct(_), Value::Object(obj)) => vec![Node {
+            (Kind::Struct(_), Value::Object(obj)) if intrinsic_name(value).is_none() => vec![Node {
                 obj,
                 path,
                 schema: self.schema,

@@ -4,6 +4,7 @@
 
 use crate::diag::{show, Code, Report};
 use crate::ecs::input::{detect_dialect, Resource};
+use crate::ecs::intrinsics::Stack;
 use crate::path::Path;
 use crate::validate::structure::did_you_mean;
 use crate::validate::{analyze, Analysis, Input};
@@ -13,7 +14,7 @@ use serde_json::Value;
 pub const API_VERSION: &str = "ecskube.ecskube/v1alpha1";
 pub const KIND: &str = "ECSDeployment";
 /// The spec members of an ECSDeployment.
-pub const SPEC_KEYS: &[&str] = &["Task", "Service", "TaskFrom", "ServiceFrom"];
+pub const SPEC_KEYS: &[&str] = &["Task", "Service", "TaskFrom", "ServiceFrom", "Parameters", "Conditions", "Mappings"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -32,6 +33,9 @@ pub struct EcsDocument {
     /// Definitions read from ConfigMaps (`TaskFrom` / `ServiceFrom`), with the
     /// path that names their source.
     pub from_config_maps: FromConfigMaps,
+    /// Values for CloudFormation intrinsic functions supplied outside the object
+    /// (the CLI's `--param`/`--param-file`); they override `spec.Parameters`.
+    pub params: Stack,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,6 +83,7 @@ impl EcsDocument {
             value,
             kind,
             from_config_maps: FromConfigMaps::default(),
+            params: Stack::default(),
         }
     }
 
@@ -138,7 +143,30 @@ impl EcsDocument {
             name: self.name(),
             task,
             service,
+            stack: self.stack(),
         }
+    }
+
+    /// The values intrinsic functions are evaluated against: an ECSDeployment's
+    /// `spec.Parameters`, `spec.Conditions` and `spec.Mappings`, overridden by `params`.
+    pub fn stack(&self) -> Stack {
+        let mut stack = match self.kind {
+            DocKind::Deployment => {
+                let spec = self.value.get("spec");
+                let section = |k: &str| spec.and_then(|s| s.get(k));
+                // Ill-formed sections are reported by check_deployment.
+                Stack::from_sections(
+                    section("Parameters"),
+                    section("Conditions"),
+                    section("Mappings"),
+                    Path::root().key("spec"),
+                    &mut Report::default(),
+                )
+            }
+            _ => Stack::default(),
+        };
+        stack.merge(&self.params);
+        stack
     }
 
     /// Runs the engine; adds what is wrong with the object around the definitions.
@@ -218,6 +246,13 @@ fn check_deployment(v: &Value, r: &mut Report) {
         return;
     };
     check_keys(&v["spec"], &Path::root().key("spec"), SPEC_KEYS, r);
+    Stack::from_sections(
+        spec.get("Parameters"),
+        spec.get("Conditions"),
+        spec.get("Mappings"),
+        Path::root().key("spec"),
+        r,
+    );
     let set = |k: &str| spec.get(k).is_some_and(|v| !v.is_null());
     match (set("Task"), set("TaskFrom")) {
         (false, false) => {

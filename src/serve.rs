@@ -167,11 +167,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn external_counters(
-    policy: &PolicyStore,
-    cert: Option<&Arc<ReloadingCert>>,
-) -> Vec<(&'static str, &'static str, Box<dyn Fn() -> u64 + Send + Sync>)> {
-    let mut out: Vec<(&'static str, &'static str, Box<dyn Fn() -> u64 + Send + Sync>)> = Vec::new();
+/// A counter another part keeps: (name, help, read at scrape time).
+type ExternalCounter = (&'static str, &'static str, crate::webhook::metrics::Read);
+
+fn external_counters(policy: &PolicyStore, cert: Option<&Arc<ReloadingCert>>) -> Vec<ExternalCounter> {
+    let mut out: Vec<ExternalCounter> = Vec::new();
     let (p1, p2) = (policy.clone(), policy.clone());
     out.push(("policy_reloads", "Policy file changes applied", Box::new(move || p1.reloads())));
     out.push((

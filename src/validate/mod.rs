@@ -5,13 +5,15 @@
 pub mod rules;
 pub mod structure;
 
-use crate::diag::Report;
-use crate::ecs::input::{locate, Located, Resource};
+use crate::diag::{Code, Report};
+use crate::ecs::input::{locate, Form, Located, Resource};
+use crate::ecs::intrinsics::{contains_intrinsic, Evaluator, Provenance, Stack};
 use crate::ecs::model::{Service, TaskDefinition};
 use crate::ecs::schema::{Kind, Schema, ShapeId};
 use crate::path::{Path, Seg};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
 use structure::Checker;
 
 /// Root members AWS requires that an ECSDeployment implies: the family and
@@ -28,6 +30,11 @@ pub struct Definition<'a, T> {
     pub canonical: Value,
     pub model: T,
     pub resource: Resource,
+    /// The body with its CloudFormation intrinsic functions evaluated, when it had any
+    /// (`located.body` stays the user's own, which defaults patch).
+    pub evaluated: Option<Arc<Value>>,
+    /// Where evaluated values were written and which supplied values produced them.
+    pub provenance: Provenance,
 }
 
 impl<T> Definition<'_, T> {
@@ -35,9 +42,15 @@ impl<T> Definition<'_, T> {
         Schema::for_dialect(self.located.dialect)
     }
 
-    /// The user's path for a canonical (ECS API named) path inside this definition.
+    /// The definition body as validated: evaluated when it held intrinsics.
+    pub fn body(&self) -> &Value {
+        self.evaluated.as_deref().unwrap_or(self.located.body)
+    }
+
+    /// The user's path for a canonical (ECS API named) path inside this definition
+    /// (inside the intrinsic that produced the value, when one did).
     pub fn at(&self, canonical: &[Seg]) -> String {
-        self.resolve(canonical).0.to_string()
+        self.provenance.written(&self.resolve(canonical).0.to_string())
     }
 
     /// Whether the user wrote a (non-null) value there, even one that did not
@@ -51,7 +64,7 @@ impl<T> Definition<'_, T> {
     fn resolve(&self, canonical: &[Seg]) -> (Path, Option<&'_ Value>) {
         let schema = self.schema();
         let mut path = self.located.path.clone();
-        let mut value = Some(self.located.body);
+        let mut value = Some(self.body());
         let mut shape: Option<ShapeId> = Some(self.resource.root(schema));
         for seg in canonical {
             let kind = shape.map(|s| &schema.shape(s).kind);
@@ -112,6 +125,8 @@ pub struct Input<'a> {
     pub name: Option<&'a str>,
     pub task: Option<(&'a Value, Path)>,
     pub service: Option<(&'a Value, Path)>,
+    /// Values for CloudFormation intrinsic functions (`spec.Parameters`, ...).
+    pub stack: Stack,
 }
 
 /// Everything the engine learned about an input.
@@ -125,16 +140,23 @@ pub struct Analysis<'a> {
 /// Parses, checks and models an input; reports every problem found.
 pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
     let mut report = Report::default();
+    let mut evaluator = Evaluator::new(&input.stack);
+    let mut holes = Vec::new();
+    let mut ev = Eval {
+        evaluator: &mut evaluator,
+        holes: &mut holes,
+    };
     let task = input
         .task
         .as_ref()
-        .and_then(|(v, p)| check_definition::<TaskDefinition>(v, p, Resource::Task, TASK_IMPLIED, &mut report));
+        .and_then(|(v, p)| check_definition::<TaskDefinition>(v, p, Resource::Task, TASK_IMPLIED, &mut ev, &mut report));
     let service = input
         .service
         .as_ref()
-        .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, &mut report));
-    // A rule never repeats a place the structural check already reported.
-    let structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
+        .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, &mut ev, &mut report));
+    // A rule never repeats a place the structural check (or evaluation) already reported.
+    let mut structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
+    structural.extend(holes);
     let under_structural = |path: &str| {
         structural.contains(path)
             || structural.iter().any(|p| {
@@ -147,7 +169,32 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
     report
         .diagnostics
         .extend(semantic.diagnostics.into_iter().filter(|d| !under_structural(&d.path)));
+    // Say which supplied value produced a value something is wrong with.
+    for d in &mut report.diagnostics {
+        let note = [task.as_ref().map(|t| &t.provenance), service.as_ref().map(|s| &s.provenance)]
+            .into_iter()
+            .flatten()
+            .find_map(|p| p.note(&d.path));
+        if let Some(note) = note {
+            d.message = format!("{} (value {note})", d.message);
+        }
+    }
+    // Every name that could not be resolved, in one error (at the first use), first.
+    let missing = evaluator.into_missing();
+    if let Some(at) = missing.first_use() {
+        let mut unresolved = Report::default();
+        missing.report(&input.stack, at, &mut unresolved);
+        unresolved.diagnostics.append(&mut report.diagnostics);
+        report = unresolved;
+    }
     Analysis { report, task, service }
+}
+
+/// Evaluation state shared by the Task and the Service of one input.
+struct Eval<'e, 's> {
+    evaluator: &'e mut Evaluator<'s>,
+    /// Written paths of intrinsics that could not be evaluated.
+    holes: &'e mut Vec<String>,
 }
 
 fn check_definition<'a, T: DeserializeOwned + Default>(
@@ -155,14 +202,46 @@ fn check_definition<'a, T: DeserializeOwned + Default>(
     base: &Path,
     resource: Resource,
     implied: &'static [&'static str],
+    ev: &mut Eval<'_, '_>,
     report: &mut Report,
 ) -> Option<Definition<'a, T>> {
     let located = locate(value, base, resource, report)?;
+    // A CloudFormation resource's own Condition decides whether it exists at all.
+    if located.form == Form::CfnResource {
+        if let Some(condition) = value.get("Condition") {
+            let at = base.key("Condition");
+            if ev.evaluator.resource_condition(condition, &at, report) == Some(false) {
+                report
+                    .error(
+                        Code::Invalid,
+                        at.to_string(),
+                        format!(
+                            "the resource's Condition {} is false, so CloudFormation would not create this {}",
+                            crate::diag::show(condition),
+                            if resource == Resource::Task { "task definition" } else { "service" }
+                        ),
+                    )
+                    .expected("a condition that is true (or no Condition)")
+                    .found("false");
+            }
+        }
+    }
+    let (evaluated, provenance) = if contains_intrinsic(located.body) {
+        let e = ev.evaluator.body(located.body, &located.path, implied, report);
+        ev.holes.extend(e.holes);
+        (Some(Arc::new(e.value)), e.provenance)
+    } else {
+        (None, Provenance::default())
+    };
     let schema = Schema::for_dialect(located.dialect);
+    let checked_from = report.diagnostics.len();
     let mut checker = Checker::new(schema, report, implied);
+    // What evaluation could not resolve is reported already.
+    checker.intrinsics_reported = evaluated.is_some();
     let mut path = located.path.clone();
     let empty = Value::Object(Default::default());
-    let body = if located.body.is_null() { &empty } else { located.body };
+    let body = evaluated.as_deref().unwrap_or(located.body);
+    let body = if body.is_null() { &empty } else { body };
     let canonical = checker
         .check(body, resource.root(schema), &mut path, true)
         .unwrap_or(Value::Object(Default::default()));
@@ -174,10 +253,16 @@ fn check_definition<'a, T: DeserializeOwned + Default>(
     }
     // The canonical form is type-exact, so this only fails on a bug; never panic on input.
     let model = T::deserialize(&canonical).unwrap_or_default();
+    // The structural check walked the evaluated body: point at what the user wrote.
+    for d in &mut report.diagnostics[checked_from..] {
+        d.path = provenance.written(&d.path);
+    }
     Some(Definition {
         located,
         canonical,
         model,
         resource,
+        evaluated,
+        provenance,
     })
 }

@@ -19,6 +19,9 @@ pub struct Checker<'r> {
     pub report: &'r mut Report,
     /// Root members an ECSDeployment implies (family, serviceName, ...).
     pub implied: &'static [&'static str],
+    /// Intrinsics left in an evaluated body could not be resolved and are
+    /// reported already: skip them silently.
+    pub intrinsics_reported: bool,
     mixed_reported: bool,
 }
 
@@ -28,6 +31,7 @@ impl<'r> Checker<'r> {
             schema,
             report,
             implied,
+            intrinsics_reported: false,
             mixed_reported: false,
         }
     }
@@ -38,6 +42,9 @@ impl<'r> Checker<'r> {
             return None; // an explicit null counts as absent, as AWS's own samples use it
         }
         if let Some(name) = intrinsic_name(value) {
+            if self.intrinsics_reported {
+                return None;
+            }
             self.report
                 .error(
                     Code::Unresolved,

@@ -22,7 +22,7 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
-type Read = Box<dyn Fn() -> u64 + Send + Sync>;
+pub type Read = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// Counters kept elsewhere, exported as they stand at scrape time.
 #[derive(Default)]
