@@ -206,7 +206,7 @@ fn classify(v: &Value) -> DocKind {
     let body = obj.get("Properties").unwrap_or(v);
     // Whichever model knows more of the keys.
     let score = |resource: Resource| {
-        let (dialect, _) = detect_dialect(body, resource);
+        let dialect = detect_dialect(body, resource);
         let schema = crate::ecs::schema::Schema::for_dialect(dialect);
         body.as_object().map_or(0, |o| {
             o.keys().filter(|k| schema.member(resource.root(schema), k).is_some()).count()
@@ -292,6 +292,23 @@ fn check_deployment(v: &Value, r: &mut Report) {
                 .expected("a string");
             }
         }
+    }
+}
+
+/// The definition a ConfigMap key holds for `which` ("Task" or "Service"):
+/// one JSON or YAML document, a bare definition or a `{Task, Service}` pair.
+/// Shared by the webhook and the controller so both read a ConfigMap alike.
+pub fn definition_from_config_map(which: &str, name: &str, key: &str, text: &str) -> Result<Value, String> {
+    let docs = parse_documents(text).map_err(|e| format!("ConfigMap {name} key {key}: {e}"))?;
+    match <[EcsDocument; 1]>::try_from(docs) {
+        Ok([doc]) if doc.kind == DocKind::Pair => doc
+            .value
+            .get(which)
+            .cloned()
+            .ok_or_else(|| format!("ConfigMap {name} key {key} has no {which}")),
+        Ok([doc]) => Ok(doc.value),
+        Err(docs) if docs.is_empty() => Err(format!("ConfigMap {name} key {key} is empty")),
+        Err(docs) => Err(format!("ConfigMap {name} key {key} holds {} documents; expected one", docs.len())),
     }
 }
 

@@ -147,3 +147,46 @@ fn preflight_rejects_a_privileged_container_in_a_restricted_namespace() {
         out.stderr
     );
 }
+
+#[test]
+fn task_from_a_config_map_is_read_and_checked_and_a_missing_one_only_warns() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-configmap");
+    let object = |name: &str, cm: &str| {
+        serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"TaskFrom": {"configMapKeyRef": {"name": cm, "key": "task.json"}}}})
+        .to_string()
+    };
+    // Create order does not matter: a missing ConfigMap is a warning.
+    let out = cluster
+        .kubectl_run(&["apply", "-f", "-"], Some(&object("later", "not-yet")))
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("Warning:") && out.stderr.contains("not-yet"), "{}", out.stderr);
+    // A ConfigMap with a broken task: the error points into the ConfigMap key.
+    let task = r#"{"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 2}]}"#;
+    cluster
+        .kubectl_ok(
+            &[
+                "create",
+                "configmap",
+                "web-task",
+                "-n",
+                &ns,
+                &format!("--from-literal=task.json={task}"),
+            ],
+            None,
+        )
+        .unwrap();
+    let out = cluster
+        .kubectl_run(&["apply", "-f", "-"], Some(&object("web", "web-task")))
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr
+            .contains(r#"["configmap/web-task"]["task.json"].containerDefinitions[0].memory"#),
+        "{}",
+        out.stderr
+    );
+}

@@ -7,7 +7,7 @@ use super::events::{self, Events};
 use super::status::{self, reason, Observed, Problem, Workload};
 use super::{Error, Metrics, TOTALS};
 use crate::crd::ECSDeployment;
-use crate::document::{config_map_path, config_map_refs, parse_documents, DocKind};
+use crate::document::{config_map_path, config_map_refs, definition_from_config_map};
 use crate::translate::{convert, ConvertError, MANAGER};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
@@ -186,22 +186,7 @@ impl Reconciler<'_> {
         let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
             return missing(format!("ConfigMap {name} (spec.{which}From) has no key {key}"));
         };
-        let failed = |message: String| Ok(Err(Problem::new(reason::TRANSLATION_FAILED, message)));
-        match parse_documents(text) {
-            Ok(docs) if docs.len() == 1 => {
-                let doc = docs.into_iter().next().map(|d| (d.kind, d.value));
-                match doc {
-                    Some((DocKind::Pair, v)) => match v.get(which) {
-                        Some(def) => Ok(Ok(def.clone())),
-                        None => failed(format!("ConfigMap {name} key {key} has no {which}")),
-                    },
-                    Some((_, v)) => Ok(Ok(v)),
-                    None => failed(format!("ConfigMap {name} key {key} is empty")),
-                }
-            }
-            Ok(docs) => failed(format!("ConfigMap {name} key {key} holds {} documents; expected one", docs.len())),
-            Err(e) => failed(format!("ConfigMap {name} key {key}: {e}")),
-        }
+        Ok(definition_from_config_map(which, name, key, text).map_err(|message| Problem::new(reason::TRANSLATION_FAILED, message)))
     }
 
     /// Applies one child unless another owner controls it. Ok(Ok(Some)) is the

@@ -47,8 +47,6 @@ pub struct Located<'a> {
     pub path: Path,
     pub form: Form,
     pub dialect: Dialect,
-    /// The key that decided the dialect, for mixed-casing messages.
-    pub dialect_key: Option<String>,
     /// Describe output's `tags` beside the task definition.
     pub describe_tags: Option<(&'a Value, Path)>,
 }
@@ -169,39 +167,33 @@ fn unknown_wrapper_key(report: &mut Report, base: &Path, key: &str, allowed: &[&
 }
 
 fn body<'a>(value: &'a Value, path: Path, form: Form, forced: Option<Dialect>, resource: Resource) -> Located<'a> {
-    let (dialect, dialect_key) = match forced {
-        Some(d) => (d, None),
-        None => detect_dialect(value, resource),
-    };
+    let dialect = forced.unwrap_or_else(|| detect_dialect(value, resource));
     Located {
         body: value,
         path,
         form,
         dialect,
-        dialect_key,
         describe_tags: None,
     }
 }
 
 /// The dialect is decided by the first top-level key that only one of the
 /// two models knows; failing that, by the case of the first letter.
-pub fn detect_dialect(value: &Value, resource: Resource) -> (Dialect, Option<String>) {
+pub fn detect_dialect(value: &Value, resource: Resource) -> Dialect {
     let Some(obj) = value.as_object() else {
-        return (Dialect::Api, None);
+        return Dialect::Api;
     };
     for key in obj.keys() {
         let in_api = API.member(resource.root(&API), key).is_some();
         let in_cfn = CFN.member(resource.root(&CFN), key).is_some();
         match (in_api, in_cfn) {
-            (true, false) => return (Dialect::Api, Some(key.clone())),
-            (false, true) => return (Dialect::Cfn, Some(key.clone())),
+            (true, false) => return Dialect::Api,
+            (false, true) => return Dialect::Cfn,
             _ => {}
         }
     }
-    let first = obj.keys().next();
-    let dialect = match first.and_then(|k| k.chars().next()) {
+    match obj.keys().next().and_then(|k| k.chars().next()) {
         Some(c) if c.is_ascii_uppercase() => Dialect::Cfn,
         _ => Dialect::Api,
-    };
-    (dialect, first.cloned())
+    }
 }

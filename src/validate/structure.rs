@@ -4,6 +4,7 @@
 //! the semantic rules and the translation read.
 
 use crate::diag::{show, Code, Report};
+use crate::ecs::intrinsics::intrinsic_name;
 use crate::ecs::schema::{Dialect, Kind, Member, Schema, ShapeId};
 use crate::path::Path;
 use serde_json::{Map, Value};
@@ -422,16 +423,6 @@ fn compact(v: &Value) -> String {
 pub fn upper_first(s: &str) -> String {
     let mut c = s.chars();
     c.next().map_or(String::new(), |f| f.to_ascii_uppercase().to_string() + c.as_str())
-}
-
-/// `Ref`, `Fn::Sub`, ... : a one-key object naming a CloudFormation intrinsic.
-pub fn intrinsic_name(value: &Value) -> Option<&str> {
-    let obj = value.as_object()?;
-    if obj.len() != 1 {
-        return None;
-    }
-    let key = obj.keys().next()?;
-    (key == "Ref" || key.starts_with("Fn::")).then_some(key.as_str())
 }
 
 /// Explains strings that are unrendered templates (`{{ .Env.X }}`, `${var}`, `<x>`, `$$$X$$$`).

@@ -6,7 +6,7 @@ use super::admission::{self, Evaluation};
 use super::metrics::Metrics;
 use super::preflight::Preflight;
 use crate::diag::{Code, Diagnostic, Report};
-use crate::document::{config_map_path, config_map_refs, parse_documents, FromConfigMaps};
+use crate::document::{config_map_path, config_map_refs, definition_from_config_map, FromConfigMaps};
 use crate::policy::PolicyStore;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -228,28 +228,17 @@ async fn read_config_maps(state: &State, request: &AdmissionRequest<DynamicObjec
             );
             continue;
         };
-        match parse_documents(&text).map(|mut d| d.pop()) {
-            Ok(Some(doc)) => {
-                let entry = Some((doc.value, config_map_path(&name, &key)));
+        match definition_from_config_map(which, &name, &key, &text) {
+            Ok(definition) => {
+                let entry = Some((definition, config_map_path(&name, &key)));
                 if which == "Task" {
                     found.task = entry;
                 } else {
                     found.service = entry;
                 }
             }
-            Ok(None) => {
-                notes.error(
-                    Code::Required,
-                    format!("{path}.key"),
-                    format!("ConfigMap {name:?} key {key:?} is empty"),
-                );
-            }
-            Err(e) => {
-                notes.error(
-                    Code::InvalidType,
-                    format!("{path}.key"),
-                    format!("ConfigMap {name:?} key {key:?}: {e}"),
-                );
+            Err(message) => {
+                notes.error(Code::Invalid, format!("{path}.key"), message);
             }
         }
     }
