@@ -190,3 +190,41 @@ fn task_from_a_config_map_is_read_and_checked_and_a_missing_one_only_warns() {
         out.stderr
     );
 }
+
+/// Figures, not a check: the admission latency the preflight adds, as the
+/// webhook logs it. `cargo test --test webhook_e2e -- --ignored --nocapture preflight_latency`
+#[test]
+#[ignore = "measurement"]
+fn preflight_latency() {
+    let cluster = shared_cluster();
+    let ns = test_namespace(cluster, "wh-latency");
+    let manifest = in_namespace(&sample("ecsdeployment.json"), &ns);
+    let mut medians = Vec::new();
+    for (name, preflight) in [("lat-preflight", "true"), ("lat-plain", "false")] {
+        let args = vec![
+            "--webhook-only".to_string(),
+            "--log-format=json".to_string(),
+            format!("--preflight={preflight}"),
+        ];
+        let server = EcskubeProcess::start(cluster, std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")), name, &args).unwrap();
+        server.install(cluster).unwrap();
+        for _ in 0..30 {
+            cluster
+                .kubectl_ok(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest))
+                .unwrap();
+        }
+        let log = std::fs::read_to_string(&server.log_path).unwrap();
+        let mut ms: Vec<f64> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["endpoint"] == "validate")
+            .filter_map(|v| v["fields"]["latency_ms"].as_f64())
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        assert!(!ms.is_empty(), "no admission lines in {log}");
+        medians.push((preflight, ms[ms.len() / 2], ms.len()));
+    }
+    for (preflight, median, n) in medians {
+        eprintln!("validate latency with preflight={preflight}: median {median:.2} ms over {n} admissions");
+    }
+}
