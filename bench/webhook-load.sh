@@ -40,7 +40,7 @@ run() { # run LABEL oha-args...
   local label=$1; shift
   oha --no-tui --output-format json --insecure -m POST -H 'Content-Type: application/json' \
     -D "$work/review.json" "$@" "https://127.0.0.1:$port/validate" > "$work/out.json"
-  jq -r --arg label "$label" '"\($label): \(.summary.requestsPerSec | floor) requests/s, p50 \(.latencyPercentiles.p50 * 1000 * 1000 | floor / 1000) ms, p99 \(.latencyPercentiles.p99 * 1000 * 1000 | floor / 1000) ms, success rate \(.summary.successRate)"' "$work/out.json"
+  jq -r --arg name "$label" '"\($name): \(.summary.requestsPerSec | floor) requests/s, p50 \(.latencyPercentiles.p50 * 1000 * 1000 | floor / 1000) ms, p99 \(.latencyPercentiles.p99 * 1000 * 1000 | floor / 1000) ms, success rate \(.summary.successRate)"' "$work/out.json"
 }
 run "throughput (c=$CONCURRENCY, $DURATION)" -z "$DURATION" -c "$CONCURRENCY"
 run "fixed rate ($RATE/s, $DURATION)" -z "$DURATION" -c 16 -q "$RATE"

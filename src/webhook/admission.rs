@@ -24,6 +24,8 @@ pub struct Evaluation {
     pub converted: Option<Converted>,
     pub namespace: String,
     pub name: String,
+    /// The object as the engine read it (the preflight maps rejections through it).
+    pub doc: Option<EcsDocument>,
 }
 
 /// The object of a request as the engine reads it.
@@ -48,9 +50,16 @@ pub fn document(req: &AdmissionRequest<DynamicObject>) -> Option<EcsDocument> {
 /// Runs the engine, the policy and the translation over a request's object.
 /// `config_maps` holds definitions read for TaskFrom/ServiceFrom; `notes` are
 /// warnings found while reading them (a missing ConfigMap is not an error).
-pub fn evaluate(req: &AdmissionRequest<DynamicObject>, config_maps: FromConfigMaps, notes: Vec<Diagnostic>, policy: &Policy) -> Evaluation {
+/// `doc` is [`document`] of the request, made once by the caller.
+pub fn evaluate(
+    req: &AdmissionRequest<DynamicObject>,
+    doc: Option<EcsDocument>,
+    config_maps: FromConfigMaps,
+    notes: Vec<Diagnostic>,
+    policy: &Policy,
+) -> Evaluation {
     let namespace = req.namespace.clone().unwrap_or_else(|| "default".into());
-    let Some(mut doc) = document(req) else {
+    let Some(mut doc) = doc else {
         let mut report = Report::default();
         report.error(crate::diag::Code::InvalidType, "", "the request carries no object to check");
         return Evaluation {
@@ -58,36 +67,41 @@ pub fn evaluate(req: &AdmissionRequest<DynamicObject>, config_maps: FromConfigMa
             converted: None,
             namespace,
             name: req.name.clone(),
+            doc: None,
         };
     };
     doc.from_config_maps = config_maps;
-    let analysis = doc.analyze();
-    let mut report = Report { diagnostics: notes };
-    report.diagnostics.extend(analysis.report.diagnostics.iter().cloned());
-    report.diagnostics.extend(policy.check(&namespace, &analysis));
-    if req.operation == Operation::Update {
-        report.diagnostics.extend(update_notes(req, &doc));
-    }
-    let meta = doc.meta(&analysis);
-    let converted = if report.has_errors() || analysis.task.is_none() {
-        None
-    } else {
-        match convert(&analysis, &meta) {
-            Ok(c) => {
-                report.diagnostics.extend(c.report.diagnostics.iter().cloned());
-                Some(c)
-            }
-            Err(e) => {
-                report.error(crate::diag::Code::Invalid, "spec", e.to_string());
-                None
-            }
+    let (report, converted, name) = {
+        let analysis = doc.analyze();
+        let mut report = Report { diagnostics: notes };
+        report.diagnostics.extend(analysis.report.diagnostics.iter().cloned());
+        report.diagnostics.extend(policy.check(&namespace, &analysis));
+        if req.operation == Operation::Update {
+            report.diagnostics.extend(update_notes(req, &doc));
         }
+        let meta = doc.meta(&analysis);
+        let converted = if report.has_errors() || analysis.task.is_none() {
+            None
+        } else {
+            match convert(&analysis, &meta) {
+                Ok(c) => {
+                    report.diagnostics.extend(c.report.diagnostics.iter().cloned());
+                    Some(c)
+                }
+                Err(e) => {
+                    report.error(crate::diag::Code::Invalid, "spec", e.to_string());
+                    None
+                }
+            }
+        };
+        (report, converted, meta.name)
     };
     Evaluation {
         report,
         converted,
         namespace,
-        name: meta.name,
+        name,
+        doc: Some(doc),
     }
 }
 

@@ -121,6 +121,9 @@ async fn read_review(req: &HttpRequest, mut body: web::Payload, state: &State) -
 /// documented base64 string instead.
 fn answer(resp: AdmissionResponse) -> HttpResponse {
     use base64::Engine;
+    if resp.patch.is_none() {
+        return HttpResponse::Ok().json(resp.into_review());
+    }
     let mut review = serde_json::to_value(resp.into_review()).unwrap_or_default();
     if let Some(slot) = review.pointer_mut("/response/patch") {
         if let Some(bytes) = slot
@@ -142,10 +145,14 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
             return resp;
         }
     };
-    let (config_maps, notes) = read_config_maps(&state, &request).await;
+    let doc = admission::document(&request);
+    let (config_maps, notes) = match &doc {
+        Some(d) => read_config_maps(&state, &request, &d.value).await,
+        None => Default::default(),
+    };
     let policy = state.policy.current();
-    let evaluation = admission::evaluate(&request, config_maps, notes, &policy);
-    let diagnostics = with_preflight(&state, &request, evaluation).await;
+    let evaluation = admission::evaluate(&request, doc, config_maps, notes, &policy);
+    let diagnostics = with_preflight(&state, evaluation).await;
     let response = admission::validation_response(&request, &diagnostics);
     log("validate", &request, &response, &diagnostics, started);
     let result = if response.allowed { "allowed" } else { "denied" };
@@ -153,12 +160,12 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
     answer(response)
 }
 
-async fn with_preflight(state: &State, request: &AdmissionRequest<DynamicObject>, evaluation: Evaluation) -> Vec<Diagnostic> {
+async fn with_preflight(state: &State, evaluation: Evaluation) -> Vec<Diagnostic> {
     let mut diagnostics = evaluation.report.diagnostics;
-    if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, &evaluation.converted, admission::document(request)) {
+    if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, &evaluation.converted, &evaluation.doc) {
         diagnostics.extend(
             preflight
-                .check(&doc, &evaluation.name, &evaluation.namespace, &converted.objects)
+                .check(doc, &evaluation.name, &evaluation.namespace, &converted.objects)
                 .await,
         );
     }
@@ -183,14 +190,15 @@ async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -
 
 /// Definitions referenced through TaskFrom/ServiceFrom. A missing ConfigMap is
 /// a warning, so create order does not matter.
-async fn read_config_maps(state: &State, request: &AdmissionRequest<DynamicObject>) -> (FromConfigMaps, Vec<Diagnostic>) {
+async fn read_config_maps(
+    state: &State,
+    request: &AdmissionRequest<DynamicObject>,
+    object: &serde_json::Value,
+) -> (FromConfigMaps, Vec<Diagnostic>) {
     let mut found = FromConfigMaps::default();
     let mut notes = Report::default();
-    let Some(object) = request.object.as_ref().and_then(|o| serde_json::to_value(o).ok()) else {
-        return (found, notes.diagnostics);
-    };
     let namespace = request.namespace.clone().unwrap_or_else(|| "default".into());
-    for (which, name, key) in config_map_refs(&object) {
+    for (which, name, key) in config_map_refs(object) {
         let path = format!("spec.{which}From.configMapKeyRef");
         let Some(client) = &state.client else {
             notes.warning(
