@@ -69,32 +69,37 @@ impl Preflight {
         report.diagnostics
     }
 
+    /// Every child and the Pod are checked at once: the admission waits for the slowest, not the sum.
     async fn run(&self, name: &str, namespace: &str, objects: &[Object]) -> Result<Vec<Rejection>, kube::Error> {
-        let mut rejections = Vec::new();
-        for object in objects {
+        let children = objects.iter().map(|object| async move {
             let outcome = match object {
                 Object::Deployment(d) => self.dry_apply::<Deployment>(namespace, name, d).await?,
                 Object::DaemonSet(d) => self.dry_apply::<DaemonSet>(namespace, name, d).await?,
                 Object::Service(s) => self.dry_apply::<Service>(namespace, name, s).await?,
                 Object::ServiceAccount(s) => self.dry_apply::<ServiceAccount>(namespace, name, s).await?,
             };
-            rejections.extend(outcome.map(|(message, fields)| Rejection {
+            Ok::<_, kube::Error>(outcome.map(|(message, fields)| Rejection {
                 kind: object.kind(),
                 message,
                 fields,
-            }));
-        }
-        if let Some(pod) = objects.iter().find_map(pod_from) {
+            }))
+        });
+        let pod = async {
+            let Some(pod) = objects.iter().find_map(pod_from) else {
+                return Ok(None);
+            };
             let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
             let params = PostParams {
                 dry_run: true,
                 field_manager: Some("ecskube".into()),
             };
-            if let Err(e) = api.create(&params, &pod).await {
-                rejections.extend(rejection("Pod", e)?);
+            match api.create(&params, &pod).await {
+                Ok(_) => Ok(None),
+                Err(e) => rejection("Pod", e),
             }
-        }
-        Ok(rejections)
+        };
+        let (children, pod) = futures::future::join(futures::future::try_join_all(children), pod).await;
+        Ok(children?.into_iter().chain(std::iter::once(pod?)).flatten().collect())
     }
 
     /// A collision with an object this ECSDeployment does not own, or the
