@@ -6,6 +6,7 @@ COPY src src
 COPY tools tools
 COPY examples examples
 COPY benches benches
+COPY webhook-config webhook-config
 RUN cargo build --release --locked --bin ecskube
 
 # Non-root, no shell: only the binary (rustls, no OpenSSL).
