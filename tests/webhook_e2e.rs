@@ -228,3 +228,22 @@ fn preflight_latency() {
         eprintln!("validate latency with preflight={preflight}: median {median:.2} ms over {n} admissions");
     }
 }
+
+#[test]
+fn preflight_refuses_to_take_over_an_object_it_does_not_own() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-collision");
+    cluster
+        .kubectl_ok(&["create", "deployment", "ecs-demo-deploy", "--image=nginx", "-n", &ns], None)
+        .unwrap();
+    let out = cluster
+        .kubectl_run(&["apply", "-f", "-"], Some(&in_namespace(&sample("ecsdeployment.json"), &ns)))
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("already exists") && out.stderr.contains("not managed by this ECSDeployment"),
+        "{}",
+        out.stderr
+    );
+}

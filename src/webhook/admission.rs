@@ -235,3 +235,58 @@ pub fn mutation_response(req: &AdmissionRequest<DynamicObject>) -> AdmissionResp
 pub fn bad_request(message: &str) -> AdmissionResponse {
     AdmissionResponse::invalid(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Code, Report};
+    use serde_json::json;
+
+    #[test]
+    fn warnings_stay_within_the_api_servers_limits_and_count_the_rest() {
+        let mut r = Report::default();
+        for i in 0..200 {
+            r.warning(
+                Code::NotCarriedOver,
+                format!("spec.Task.containerDefinitions[{i}].logConfiguration"),
+                "x".repeat(300),
+            );
+        }
+        let lines = warning_lines(&r.diagnostics);
+        assert!(lines.iter().all(|l| l.len() <= MAX_WARNING_CHARS), "each warning is clipped");
+        assert!(lines.iter().map(String::len).sum::<usize>() <= MAX_WARNINGS_TOTAL_CHARS + 100);
+        let last = lines.last().unwrap();
+        assert!(last.starts_with("... and ") && last.contains("more warnings"), "{last}");
+        let shown = lines.len() - 1;
+        assert!(last.contains(&format!("and {} more", 200 - shown)), "{last}");
+    }
+
+    fn request(operation: &str, object: serde_json::Value, old: Option<serde_json::Value>) -> AdmissionRequest<DynamicObject> {
+        let review: kube::core::admission::AdmissionReview<DynamicObject> = serde_json::from_value(json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
+                "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
+                "name": "x", "namespace": "default", "operation": operation, "userInfo": {}, "object": object, "oldObject": old, "dryRun": false}
+        }))
+        .unwrap();
+        review.try_into().unwrap()
+    }
+
+    #[test]
+    fn switching_replica_to_daemon_says_it_recreates() {
+        let object = |strategy: &str| {
+            json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "x", "namespace": "default"},
+                "spec": {"Task": {"containerDefinitions": [{"name": "a", "image": "i", "memory": 64}]}, "Service": {"schedulingStrategy": strategy}}})
+        };
+        let req = request("UPDATE", object("DAEMON"), Some(object("REPLICA")));
+        let eval = evaluate(&req, document(&req), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        assert!(!eval.report.has_errors());
+        assert!(eval
+            .report
+            .warnings()
+            .any(|w| w.message.contains("replaces the Deployment with a DaemonSet")));
+        let same = request("UPDATE", object("REPLICA"), Some(object("REPLICA")));
+        let eval = evaluate(&same, document(&same), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        assert!(!eval.report.warnings().any(|w| w.message.contains("replaces")));
+    }
+}
