@@ -91,18 +91,9 @@ impl EcskubeProcess {
         local_webhook_configurations(&format!("https://127.0.0.1:{}", self.webhook_port), &self.ca_pem)
     }
 
-    /// Applies the CRD and the webhook configurations; waits until the CRD serves.
+    /// Points the API server's admission webhooks at this process (the CRD is
+    /// already installed by [`EcskubeProcess::start`]).
     pub fn install(&self, cluster: &DevCluster) -> Result<()> {
-        cluster.apply(CRD_YAML)?;
-        cluster.kubectl_ok(
-            &[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/ecsdeployments.ecskube.ecskube",
-            ],
-            None,
-        )?;
         cluster.apply(&self.webhook_configurations()?)?;
         Ok(())
     }
