@@ -489,11 +489,25 @@ fn a_pre_existing_unowned_deployment_is_a_conflict_and_left_alone() {
     h.wait_event("taken", "ChildConflict", "Deployment/taken");
 
     let after = h.get("deployment", "taken");
-    assert_eq!(
-        after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
-        "the foreign Deployment was modified"
-    );
+    // The deployment controller keeps writing the foreign object's status, so its
+    // resourceVersion moves; what ecskube must not touch is everything else.
+    assert_eq!(after["spec"], before["spec"], "the foreign Deployment's spec was modified");
+    assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
+    assert_eq!(after["metadata"]["labels"], before["metadata"]["labels"]);
+    // (The deployment controller adds its revision annotation; ecskube adds none.)
+    let annotations = after["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+    assert!(!annotations.keys().any(|k| k.starts_with("ecskube.ecskube/")), "{annotations:?}");
     assert!(after["metadata"]["ownerReferences"].is_null());
+    let managers: Vec<&str> = after["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(
+        !managers.contains(&"ecskube"),
+        "ecskube wrote to the foreign Deployment: {managers:?}"
+    );
 
     // Deleting the ECSDeployment leaves it too.
     h.kubectl(&["delete", "ecsd", "taken", "--wait=true"]);
