@@ -43,6 +43,25 @@ pub enum Code {
 }
 
 impl Code {
+    /// What the code says, without the particulars.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::UnknownField => "unknown field",
+            Code::InvalidType => "wrong type of value",
+            Code::NotSupported => "value not supported",
+            Code::Required => "required value missing",
+            Code::Invalid => "invalid value",
+            Code::Duplicate => "duplicate value",
+            Code::NotFound => "reference to something that does not exist",
+            Code::MixedCasing => "camelCase and PascalCase keys mixed in one object",
+            Code::Unresolved => "intrinsic function that cannot be resolved",
+            Code::Converted => "value converted",
+            Code::NotCarriedOver => "not carried over to Kubernetes",
+            Code::PolicyDenied => "refused by the cluster policy",
+            Code::Preflight => "refused by the cluster",
+        }
+    }
+
     /// The Kubernetes `StatusCause.reason` this maps to.
     pub fn k8s_reason(self) -> &'static str {
         match self {
@@ -74,6 +93,32 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// The same finding without anything quoted from the input: for
+    /// definitions ecskube read with its own rights (a ConfigMap named by
+    /// TaskFrom), whose values the requester may not be allowed to see. The
+    /// path (structure, not values) stays; policy texts are the admin's own.
+    pub fn without_values(&self) -> Diagnostic {
+        let message = match self.code {
+            Code::PolicyDenied => self.message.clone(),
+            code => format!(
+                "{} (the value is not shown: it comes from a ConfigMap; run `ecskube validate` on its content)",
+                code.summary()
+            ),
+        };
+        Diagnostic {
+            severity: self.severity,
+            code: self.code,
+            path: self.path.clone(),
+            message,
+            expected: if self.code == Code::PolicyDenied {
+                self.expected.clone()
+            } else {
+                String::new()
+            },
+            found: String::new(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::diag::{show, Code, Report};
 use crate::ecs::input::{detect_dialect, Resource};
 use crate::ecs::intrinsics::Stack;
 use crate::path::Path;
-use crate::validate::structure::did_you_mean;
+use crate::spelling::did_you_mean;
 use crate::validate::{analyze, Analysis, Input};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,10 +46,26 @@ pub struct FromConfigMaps {
 
 /// The path diagnostics use for a definition read from a ConfigMap key.
 pub fn config_map_path(name: &str, key: &str) -> Path {
-    Path::root().key(&format!("configmap/{name}")).key(key)
+    Path::root().key(&format!("{CONFIG_MAP_SEGMENT}{name}")).key(key)
 }
 
-#[derive(Debug, thiserror::Error)]
+const CONFIG_MAP_SEGMENT: &str = "configmap/";
+
+/// Whether a diagnostic's path lies in a definition read from a ConfigMap.
+pub fn in_config_map(path: &str) -> bool {
+    path.starts_with(&format!("[\"{CONFIG_MAP_SEGMENT}"))
+}
+
+/// Diagnostics as ecskube may tell them to whoever asked: nothing quoted
+/// from a ConfigMap, which ecskube read with its own rights.
+pub fn shareable(diags: Vec<crate::diag::Diagnostic>) -> Vec<crate::diag::Diagnostic> {
+    diags
+        .into_iter()
+        .map(|d| if in_config_map(&d.path) { d.without_values() } else { d })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParseError {
     #[error("not valid JSON or YAML: {0}")]
     Syntax(String),
@@ -71,9 +87,34 @@ pub fn parse_documents(text: &str) -> Result<Vec<EcsDocument>, ParseError> {
 }
 
 fn yaml_values(text: &str) -> Result<Vec<Value>, ParseError> {
+    refuse_aliases(text)?;
     serde_yaml_ng::Deserializer::from_str(text)
         .map(|doc| Value::deserialize(doc).map_err(|e| ParseError::Syntax(e.to_string())))
         .collect()
+}
+
+/// A YAML alias (`*name`) repeats its anchored node wherever it appears, so
+/// a few kilobytes can stand for gigabytes (the parser bounds how many
+/// aliases it expands, not how large they are). ECS definitions never need
+/// them: refuse them, before anything expands them.
+fn refuse_aliases(text: &str) -> Result<(), ParseError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        match parser.next_token() {
+            Ok((Event::Alias(_), at)) => {
+                return Err(ParseError::Syntax(format!(
+                    "YAML aliases (`*name`) are not accepted (line {}, column {}): write the value out where it is used",
+                    at.line(),
+                    at.col() + 1
+                )))
+            }
+            Ok((Event::StreamEnd, _)) => return Ok(()),
+            Ok(_) => {}
+            // A syntax error: serde_yaml_ng reports it in its own words.
+            Err(_) => return Ok(()),
+        }
+    }
 }
 
 impl EcsDocument {
@@ -336,5 +377,55 @@ fn check_keys(v: &Value, base: &Path, allowed: &[&str], r: &mut Report) {
             d = d.expected(format!("`{s}`"));
         }
         d.found(format!("`{key}`"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_aliases_are_refused_before_they_expand() {
+        // 900 KB once, then 20,000 references: 18 GB if expanded.
+        let big = "x".repeat(900 * 1024);
+        let mut text = format!("a: &x \"{big}\"\nb:\n");
+        for _ in 0..20_000 {
+            text.push_str("  - *x\n");
+        }
+        let err = parse_documents(&text).unwrap_err().to_string();
+        assert!(err.contains("YAML aliases (`*name`) are not accepted (line 3, column 5)"), "{err}");
+        let err = definition_from_config_map("Task", "cm", "task.yaml", &text).unwrap_err();
+        assert!(err.contains("ConfigMap cm key task.yaml") && err.contains("YAML aliases"), "{err}");
+    }
+
+    #[test]
+    fn plain_yaml_and_anchors_without_aliases_still_parse() {
+        let docs = parse_documents("family: web\ncontainerDefinitions:\n  - &c {name: web, image: nginx}\n").unwrap();
+        assert_eq!(docs[0].value["containerDefinitions"][0]["name"], "web");
+        // A syntax error keeps serde_yaml_ng's own message.
+        let err = parse_documents("a: [1, 2\n").unwrap_err().to_string();
+        assert!(err.starts_with("not valid JSON or YAML"), "{err}");
+        // Inside a string, `*x` is text, not an alias.
+        let docs = parse_documents("image: \"*x\"\n").unwrap();
+        assert_eq!(docs[0].value["image"], "*x");
+    }
+
+    #[test]
+    fn config_map_paths_are_recognised() {
+        let p = config_map_path("web-task", "task.json").key("containerDefinitions").to_string();
+        assert!(in_config_map(&p), "{p}");
+        assert!(!in_config_map("spec.Task.containerDefinitions[0]"));
+        let d = crate::diag::Diagnostic {
+            severity: crate::diag::Severity::Error,
+            code: crate::diag::Code::Invalid,
+            path: p.clone(),
+            message: "image \"hunter2\" is wrong".into(),
+            expected: "one of: db-password".into(),
+            found: "\"hunter2\"".into(),
+        };
+        let shared = shareable(vec![d]);
+        let text = shared[0].to_string();
+        assert!(!text.contains("hunter2") && !text.contains("db-password"), "{text}");
+        assert!(text.starts_with(&p), "{text}");
     }
 }

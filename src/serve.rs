@@ -1,6 +1,7 @@
 //! `ecskube serve`: the admission webhook and the controller in one process
 //! (`--webhook-only` / `--controller-only` split them).
 
+use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use crate::webhook::metrics::Metrics;
 use crate::webhook::preflight::Preflight;
@@ -37,6 +38,10 @@ pub struct ServeArgs {
     /// Time the preflight may take before it becomes a warning (keep well under the webhook's timeoutSeconds).
     #[arg(long, default_value_t = 4000)]
     pub preflight_budget_ms: u64,
+    /// Time the engine may take for one admission (waiting for a free worker
+    /// included) before the request is refused as too expensive to check.
+    #[arg(long, default_value_t = 2000)]
+    pub engine_deadline_ms: u64,
     /// Serve the webhook only.
     #[arg(long, conflicts_with = "controller_only")]
     pub webhook_only: bool,
@@ -110,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             leader_election: args
                 .leader_election
                 .then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
+            policy: policy.clone(),
             ..Default::default()
         };
         tasks.spawn(async move { crate::controller::run(client, config, controller_ready_tx).await });
@@ -141,6 +147,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
         ready: controller_ready,
         body_timeout: Duration::from_secs(5),
+        engine: Offload::for_cores(Duration::from_millis(args.engine_deadline_ms)),
     });
 
     match cert {

@@ -48,6 +48,7 @@ fn start() -> Server {
                 metrics: metrics.clone(),
                 ready,
                 body_timeout: Duration::from_secs(1),
+                engine: ecskube::offload::Offload::for_cores(Duration::from_secs(2)),
             });
             let resolver = ReloadingCert::load(cert, key).unwrap();
             let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))

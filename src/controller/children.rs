@@ -119,7 +119,6 @@ pub fn desired(objects: &[Object], owner: &ECSDeployment) -> Vec<Desired> {
             meta.namespace = owner.metadata.namespace.clone();
             meta.owner_references = owner_ref.clone().map(|r| vec![r]);
             let mut value = serde_json::to_value(&o).unwrap_or(Value::Null);
-            clear_deprecated_service_account(&mut value);
             let hash = format!("{:016x}", fnv1a(value.to_string().as_bytes()));
             value["metadata"]["annotations"][HASH_ANNOTATION] = Value::String(hash);
             Desired {
@@ -133,16 +132,18 @@ pub fn desired(objects: &[Object], owner: &ECSDeployment) -> Vec<Desired> {
         .collect()
 }
 
-/// The API server copies `serviceAccountName` into the deprecated
-/// `serviceAccount` and back when the former is missing, so dropping
-/// taskRoleArn would leave the pods on the deleted ServiceAccount. Applying
-/// `serviceAccount: ""` (ours from then on) clears it.
-fn clear_deprecated_service_account(value: &mut Value) {
-    if let Some(pod) = value.pointer_mut("/spec/template/spec").and_then(Value::as_object_mut) {
-        if pod.get("serviceAccountName").is_none_or(Value::is_null) {
-            pod.insert("serviceAccount".into(), Value::String(String::new()));
-        }
-    }
+/// The order children are applied in: the ServiceAccount before the
+/// workload whose pods run as it, so a ServiceAccount that turns out to be
+/// someone else's stops the workload from being applied at all.
+pub fn in_apply_order(desired: &[Desired]) -> Vec<&Desired> {
+    let rank = |d: &Desired| match d.id.kind {
+        ChildKind::ServiceAccount => 0,
+        ChildKind::Service => 1,
+        ChildKind::Deployment | ChildKind::DaemonSet => 2,
+    };
+    let mut ordered: Vec<&Desired> = desired.iter().collect();
+    ordered.sort_by_key(|d| rank(d));
+    ordered
 }
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`.
@@ -314,11 +315,17 @@ mod tests {
     }
 
     #[test]
-    fn pods_without_a_service_account_clear_the_deprecated_field() {
-        let d = desired(&[deployment()], &owner());
-        assert_eq!(d[0].value["spec"]["template"]["spec"]["serviceAccount"], "");
-        // The API server drops it again: no endless re-apply.
-        assert!(is_subset(&json!({"serviceAccount": ""}), &json!({})));
+    fn the_service_account_is_applied_before_the_workload() {
+        let sa = Object::ServiceAccount(Box::new(ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+        let d = desired(&[deployment(), sa], &owner());
+        let order: Vec<String> = in_apply_order(&d).iter().map(|d| d.id.to_string()).collect();
+        assert_eq!(order, ["ServiceAccount/web", "Deployment/web"]);
     }
 
     #[test]

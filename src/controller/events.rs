@@ -5,6 +5,7 @@
 use super::children::ChildId;
 use super::status::{condition, DEGRADED};
 use crate::crd::{ECSDeployment, ECSDeploymentStatus};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 
@@ -28,13 +29,25 @@ impl Events {
         }
     }
 
+    /// The child is the event's `related` object: the recorder folds events
+    /// with the same reason and related object into one series, so without it
+    /// "created Service/web" would be counted as a repeat of "created ServiceAccount/web".
     pub async fn child(&self, obj: &ECSDeployment, reason: &str, child: &ChildId) {
         let verb = match reason {
             CREATED => "created",
             DELETED => "deleted",
             _ => "updated",
         };
-        self.publish(obj, EventType::Normal, reason, format!("{verb} {child}")).await;
+        let resource = child.kind.api_resource();
+        let related = ObjectReference {
+            api_version: Some(resource.api_version),
+            kind: Some(resource.kind),
+            name: Some(child.name.clone()),
+            namespace: obj.metadata.namespace.clone(),
+            ..Default::default()
+        };
+        self.send(obj, EventType::Normal, reason, format!("{verb} {child}"), Some(related))
+            .await;
     }
 
     pub async fn warning(&self, obj: &ECSDeployment, reason: &str, message: &str) {
@@ -54,12 +67,16 @@ impl Events {
     }
 
     async fn publish(&self, obj: &ECSDeployment, type_: EventType, reason: &str, note: String) {
+        self.send(obj, type_, reason, note, None).await;
+    }
+
+    async fn send(&self, obj: &ECSDeployment, type_: EventType, reason: &str, note: String, related: Option<ObjectReference>) {
         let event = Event {
             type_,
             reason: reason.to_string(),
             note: Some(truncate(note)),
             action: "Reconcile".into(),
-            secondary: None,
+            secondary: related,
         };
         // Events are best effort: losing one must not fail the reconcile.
         if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {

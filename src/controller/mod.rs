@@ -10,6 +10,8 @@ mod reconcile;
 pub mod status;
 
 use crate::crd::ECSDeployment;
+use crate::offload::Offload;
+use crate::policy::PolicyStore;
 use crate::translate::{MANAGED_BY_LABEL, MANAGER};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
@@ -56,6 +58,11 @@ pub struct ControllerConfig {
     pub backoff_max: Duration,
     /// This instance's counters (the process-wide totals are [`reconcile_counts`]).
     pub metrics: Arc<Metrics>,
+    /// The admin policy, judged again on what is about to be applied (the
+    /// webhook's store: one policy for what is admitted and what runs).
+    pub policy: PolicyStore,
+    /// Where the engine runs: bounded, with a deadline per object.
+    pub offload: Offload,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +76,8 @@ impl Default for ControllerConfig {
             backoff_initial: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
             metrics: Arc::default(),
+            policy: PolicyStore::empty(),
+            offload: Offload::for_cores(Duration::from_secs(10)),
         }
     }
 }
@@ -193,6 +202,8 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
         metrics: config.metrics.clone(),
         failures: Default::default(),
         leader,
+        policy: config.policy.clone(),
+        offload: config.offload.clone(),
     });
     let readiness = async {
         if store.wait_until_ready().await.is_ok() {

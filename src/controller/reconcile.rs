@@ -7,10 +7,11 @@ use super::events::{self, Events};
 use super::status::{self, reason, Observed, Problem, Workload};
 use super::{Error, Metrics, TOTALS};
 use crate::crd::ECSDeployment;
-use crate::document::{config_map_path, config_map_refs, definition_from_config_map};
-use crate::translate::{convert, ConvertError, MANAGER};
+use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, EcsDocument};
+use crate::policy::Policy;
+use crate::translate::{convert_with, ConvertError, Object, MANAGER};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
@@ -23,9 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// While a Secret the pods need is missing: Secrets are not watched, so look again soon.
-const MISSING_SECRET_RECHECK: Duration = Duration::from_secs(30);
-
 pub(crate) struct Context {
     pub client: Client,
     pub requeue_after: Duration,
@@ -37,6 +35,8 @@ pub(crate) struct Context {
     pub failures: Mutex<HashMap<ObjectRef<ECSDeployment>, u32>>,
     /// Set with leader election: a reconcile that starts after leadership is lost does nothing.
     pub leader: Option<watch::Receiver<bool>>,
+    pub policy: crate::policy::PolicyStore,
+    pub offload: crate::offload::Offload,
 }
 
 pub(crate) async fn reconcile(obj: Arc<ECSDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -105,18 +105,31 @@ impl Reconciler<'_> {
             generation: self.obj.metadata.generation,
             ..Default::default()
         };
-        let mut requeue = self.ctx.requeue_after;
+        let requeue = self.ctx.requeue_after;
         let mut apply_failed = None;
 
         match self.translate().await? {
             Err(problem) => observed.problems.push(problem),
             Ok((name, desired)) => {
                 let mut live = Vec::new();
-                for d in &desired {
+                // The ServiceAccount goes first: pods must never run as an
+                // identity this ECSDeployment does not own.
+                let mut identity_ours = true;
+                for d in children::in_apply_order(&desired) {
+                    if d.id.kind.is_workload() && !identity_ours {
+                        continue;
+                    }
                     match self.write_child(d, &uid).await? {
                         Ok(Some(object)) => live.push(Live { id: d.id.clone(), object }),
                         Ok(None) => {}
-                        Err(problem) => {
+                        Err(mut problem) => {
+                            if d.id.kind == ChildKind::ServiceAccount && problem.reason == reason::CHILD_CONFLICT {
+                                identity_ours = false;
+                                problem = Problem::new(
+                                    reason::SERVICE_ACCOUNT_CONFLICT,
+                                    format!("{}; the workload was not applied, since its pods would run as that ServiceAccount (rename the ECSDeployment, or remove taskRoleArn)", problem.message),
+                                );
+                            }
                             if problem.reason == reason::APPLY_FAILED {
                                 apply_failed = Some(problem.message.clone());
                             }
@@ -124,15 +137,14 @@ impl Reconciler<'_> {
                         }
                     }
                 }
-                let previous_children = previous.as_ref().map(|s| s.children.clone()).unwrap_or_default();
-                for stale in children::stale_candidates(&desired, &name, &previous_children) {
-                    self.delete_if_ours(&stale, &uid).await?;
+                if identity_ours {
+                    let previous_children = previous.as_ref().map(|s| s.children.clone()).unwrap_or_default();
+                    for stale in children::stale_candidates(&desired, &name, &previous_children) {
+                        self.delete_if_ours(&stale, &uid).await?;
+                    }
                 }
                 for r in children::pod_references(&desired) {
                     if let Some(problem) = self.check_reference(&r).await? {
-                        if matches!(r, Reference::Secret(_)) {
-                            requeue = requeue.min(MISSING_SECRET_RECHECK);
-                        }
                         observed.problems.push(problem);
                     }
                 }
@@ -153,7 +165,8 @@ impl Reconciler<'_> {
         }
     }
 
-    /// The children's name and desired objects, or why there are none.
+    /// The children's name and desired objects, or why there are none. The
+    /// engine and the admin policy run off the async workers, with a deadline.
     async fn translate(&self) -> Result<Result<(String, Vec<Desired>), Problem>, Error> {
         let value = serde_json::to_value(self.obj)?;
         let mut doc = self.obj.document();
@@ -168,12 +181,14 @@ impl Reconciler<'_> {
                 _ => doc.from_config_maps.service = source,
             }
         }
-        let analysis = doc.analyze();
-        let meta = doc.meta(&analysis);
-        match convert(&analysis, &meta) {
-            Ok(converted) => Ok(Ok((meta.name.clone(), children::desired(&converted.objects, self.obj)))),
-            Err(e) => Ok(Err(Problem::new(reason::TRANSLATION_FAILED, describe(&e)))),
-        }
+        let namespace = self.namespace()?;
+        let policy = self.ctx.policy.current();
+        let judged = self.ctx.offload.run(move || judge(&doc, &namespace, &policy)).await;
+        Ok(match judged {
+            Ok(Ok((name, objects))) => Ok((name, children::desired(&objects, self.obj))),
+            Ok(Err(problem)) => Err(problem),
+            Err(e) => Err(Problem::new(reason::EVALUATION_FAILED, e.to_string())),
+        })
     }
 
     /// The definition in a ConfigMap key (JSON or YAML; one document, or a Task/Service pair).
@@ -246,26 +261,18 @@ impl Reconciler<'_> {
         }
     }
 
+    /// ConfigMaps the pods need. Secrets are not checked: reading them (even
+    /// their metadata) would need `get` on every Secret of the cluster.
     async fn check_reference(&self, r: &Reference) -> Result<Option<Problem>, Error> {
-        let ns = self.namespace()?;
-        let client = self.ctx.client.clone();
-        let (exists, problem) = match r {
-            Reference::Secret(name) => (
-                Api::<Secret>::namespaced(client, &ns).get_metadata_opt(name).await?.is_some(),
-                Problem::new(
-                    reason::SECRET_MISSING,
-                    format!("Secret {name}, which the pods need, does not exist"),
-                ),
-            ),
-            Reference::ConfigMap(name) => (
-                Api::<ConfigMap>::namespaced(client, &ns).get_metadata_opt(name).await?.is_some(),
-                Problem::new(
-                    reason::CONFIG_MAP_MISSING,
-                    format!("ConfigMap {name}, which the pods need, does not exist"),
-                ),
-            ),
-        };
-        Ok((!exists).then_some(problem))
+        let Reference::ConfigMap(name) = r else { return Ok(None) };
+        let api = Api::<ConfigMap>::namespaced(self.ctx.client.clone(), &self.namespace()?);
+        let exists = api.get_metadata_opt(name).await?.is_some();
+        Ok((!exists).then(|| {
+            Problem::new(
+                reason::CONFIG_MAP_MISSING,
+                format!("ConfigMap {name}, which the pods need, does not exist"),
+            )
+        }))
     }
 
     /// Server-side apply of the status subresource: fields no longer set are removed.
@@ -325,17 +332,48 @@ fn observe_children(observed: &mut Observed, desired: &[Desired], live: &[Live])
     observed.children = Some(ids);
 }
 
+/// The engine's verdict on one object: the children's name and objects, or
+/// why there are none. The same checks as admission: the definitions' own
+/// errors, then the admin policy for the object's namespace.
+fn judge(doc: &EcsDocument, namespace: &str, policy: &Policy) -> Result<(String, Vec<Object>), Problem> {
+    let analysis = doc.analyze();
+    let meta = doc.meta(&analysis);
+    if analysis.report.has_errors() {
+        return Err(Problem::new(
+            reason::TRANSLATION_FAILED,
+            describe(&ConvertError::Invalid(analysis.report.clone())),
+        ));
+    }
+    let denials = policy.check(namespace, &analysis);
+    if !denials.is_empty() {
+        let listed = summarize(&shareable(denials), 5);
+        return Err(Problem::new(
+            reason::POLICY_DENIED,
+            format!("the cluster policy refuses the definitions, so the children were left as they are: {listed}"),
+        ));
+    }
+    match convert_with(&analysis, &meta, &policy.translate_options(namespace)) {
+        Ok(converted) => Ok((meta.name.clone(), converted.objects)),
+        Err(e) => Err(Problem::new(reason::TRANSLATION_FAILED, describe(&e))),
+    }
+}
+
+/// The first `n` diagnostics, and how many more there are.
+fn summarize(diags: &[crate::diag::Diagnostic], n: usize) -> String {
+    let shown: Vec<String> = diags.iter().take(n).map(ToString::to_string).collect();
+    let mut message = shown.join("; ");
+    if diags.len() > n {
+        message.push_str(&format!(" (and {} more)", diags.len() - n));
+    }
+    message
+}
+
 /// The translation error with the first few diagnostics.
 fn describe(e: &ConvertError) -> String {
     match e {
         ConvertError::Invalid(report) => {
-            let errors: Vec<String> = report.errors().take(5).map(ToString::to_string).collect();
-            let more = report.errors().count().saturating_sub(errors.len());
-            let mut message = format!("the ECS definitions have errors: {}", errors.join("; "));
-            if more > 0 {
-                message.push_str(&format!(" (and {more} more)"));
-            }
-            message
+            let errors: Vec<_> = report.errors().cloned().collect();
+            format!("the ECS definitions have errors: {}", summarize(&shareable(errors), 5))
         }
         other => other.to_string(),
     }

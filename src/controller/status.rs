@@ -15,10 +15,15 @@ pub const DEGRADED: &str = "Degraded";
 pub mod reason {
     pub const TRANSLATION_FAILED: &str = "TranslationFailed";
     pub const CONFIG_MAP_MISSING: &str = "ConfigMapMissing";
-    pub const SECRET_MISSING: &str = "SecretMissing";
     pub const CHILD_CONFLICT: &str = "ChildConflict";
     pub const APPLY_FAILED: &str = "ApplyFailed";
     pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+    /// The admin policy refuses what the definitions (or their ConfigMaps) now say.
+    pub const POLICY_DENIED: &str = "PolicyDenied";
+    /// The ServiceAccount the pods would run as belongs to someone else.
+    pub const SERVICE_ACCOUNT_CONFLICT: &str = "ServiceAccountConflict";
+    /// The definitions could not be evaluated within the engine's deadline.
+    pub const EVALUATION_FAILED: &str = "EvaluationFailed";
 }
 
 /// Kubernetes allows 32k; a condition stays readable well below that.

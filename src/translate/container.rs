@@ -60,13 +60,14 @@ fn env(ctx: &mut Ctx, i: usize) -> Option<Vec<EnvVar>> {
             })
         })
         .collect();
-    let own: std::collections::HashSet<String> = vars.iter().map(|v| v.name.clone()).collect();
+    // Names already set: the container's own win, then the first link's.
+    let mut taken: std::collections::HashSet<String> = vars.iter().map(|v| v.name.clone()).collect();
     let linking = c.name.as_deref().unwrap_or_default();
     for link in &c.links {
         let (target, alias) = parse_link(link);
         if let Some(linked) = containers.iter().find(|o| o.name.as_deref() == Some(target)) {
             for (name, value) in link_env(linking, linked, alias) {
-                if !own.contains(&name) && !vars.iter().any(|v| v.name == name) {
+                if taken.insert(name.clone()) {
                     vars.push(EnvVar {
                         name,
                         value: Some(value),

@@ -55,6 +55,24 @@ pub fn link_env(linking: &str, linked: &ContainerDefinition, alias: &str) -> Vec
     vars
 }
 
+/// How many variables [`link_env`] makes for one link to `linked`, without making them.
+pub fn link_variable_count(linked: &ContainerDefinition) -> usize {
+    let mut ports: Vec<(i64, &str)> = linked
+        .port_mappings
+        .iter()
+        .filter_map(|m| m.container_port.map(|p| (p, m.protocol.as_deref().unwrap_or("tcp"))))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    let env = linked
+        .environment
+        .iter()
+        .filter(|kv| kv.name.is_some() && kv.value.is_some())
+        .count();
+    let port_vars = if ports.is_empty() { 0 } else { 1 + 4 * ports.len() };
+    1 + port_vars + env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +100,7 @@ mod tests {
         assert_eq!(get("DB_1_PORT_3306_TCP_PORT"), Some("3306"));
         assert_eq!(get("DB_1_PORT_3306_TCP_PROTO"), Some("tcp"));
         assert_eq!(get("DB_1_ENV_MYSQL_ROOT_PASSWORD"), Some("pw"));
+        assert_eq!(link_variable_count(&mysql), vars.len());
         assert_eq!(parse_link("mysql:db"), ("mysql", "db"));
         assert_eq!(parse_link("mysql"), ("mysql", "mysql"));
     }

@@ -40,6 +40,17 @@ pub struct Meta {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What the cluster adds to every translation, beyond the ECS definitions
+/// (from the admin policy: `Policy::translate_options`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// `spec.loadBalancerSourceRanges` of every LoadBalancer Service.
+    pub load_balancer_source_ranges: Vec<String>,
+}
+
+pub use links::link_variable_count;
+pub use service::service_type;
+
 /// One Kubernetes object the controller writes.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -91,6 +102,7 @@ pub(crate) struct Ctx<'x, 'a> {
     pub task: &'x Definition<'a, TaskDefinition>,
     pub service: Option<&'x Definition<'a, EcsService>>,
     pub meta: &'x Meta,
+    pub options: &'x Options,
     pub report: Report,
 }
 
@@ -151,6 +163,11 @@ pub enum ConvertError {
 
 /// Translates a validated analysis. Errors in the analysis refuse the conversion.
 pub fn convert(analysis: &Analysis<'_>, meta: &Meta) -> Result<Converted, ConvertError> {
+    convert_with(analysis, meta, &Options::default())
+}
+
+/// [`convert`] with what the cluster adds (see [`Options`]).
+pub fn convert_with(analysis: &Analysis<'_>, meta: &Meta, options: &Options) -> Result<Converted, ConvertError> {
     if analysis.report.has_errors() {
         return Err(ConvertError::Invalid(analysis.report.clone()));
     }
@@ -159,6 +176,7 @@ pub fn convert(analysis: &Analysis<'_>, meta: &Meta) -> Result<Converted, Conver
         task,
         service: analysis.service.as_ref(),
         meta,
+        options,
         report: Report::default(),
     };
     unsupported::warn_all(&mut ctx);

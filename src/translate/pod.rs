@@ -137,7 +137,9 @@ pub fn template(ctx: &mut Ctx, service_account: bool) -> PodTemplateSpec {
         init_containers: (!init.is_empty()).then_some(init),
         volumes: (!vols.volumes.is_empty()).then_some(vols.volumes),
         host_aliases: host_aliases(ctx),
-        service_account_name: service_account.then(|| ctx.meta.name.clone()),
+        // Always named: without taskRoleArn the namespace's `default`, never
+        // an account that merely shares the object's name.
+        service_account_name: Some(if service_account { ctx.meta.name.clone() } else { "default".into() }),
         termination_grace_period_seconds: m.container_definitions.iter().filter_map(|c| c.stop_timeout).max(),
         node_selector: node_selector(ctx),
         image_pull_secrets: image_pull_secrets(ctx),

@@ -7,6 +7,7 @@
 use super::{k8s_container_name, k8s_name, selector, Ctx};
 use crate::at;
 use crate::diag::Code;
+use crate::ecs::model::{Service as EcsService, TaskDefinition};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
@@ -35,6 +36,24 @@ fn add(ports: &mut Vec<ServicePort>, name: String, port: i64, target: i64, proto
     true
 }
 
+/// The type of the Service [`build`] makes, if any: LoadBalancer for
+/// `loadBalancers` naming a container port, ClusterIP for mapped ports.
+pub fn service_type(task: &TaskDefinition, service: Option<&EcsService>) -> Option<&'static str> {
+    let load_balancers = service.map(|s| s.load_balancers.as_slice()).unwrap_or_default();
+    if !load_balancers.is_empty() {
+        let any = load_balancers
+            .iter()
+            .any(|lb| lb.container_name.is_some() && lb.container_port.is_some());
+        return any.then_some("LoadBalancer");
+    }
+    let any = task
+        .container_definitions
+        .iter()
+        .flat_map(|c| &c.port_mappings)
+        .any(|p| p.container_port.is_some());
+    any.then_some("ClusterIP")
+}
+
 pub fn build(ctx: &mut Ctx) -> Option<Service> {
     let containers = &ctx.task.model.container_definitions;
     let protocol_of = |container: &str, port: i64| {
@@ -48,7 +67,8 @@ pub fn build(ctx: &mut Ctx) -> Option<Service> {
     };
     let mut ports = Vec::new();
     let load_balancers = ctx.service.map(|s| s.model.load_balancers.as_slice()).unwrap_or_default();
-    let type_ = if !load_balancers.is_empty() {
+    let type_ = service_type(&ctx.task.model, ctx.service.map(|s| &s.model))?;
+    if type_ == "LoadBalancer" {
         for lb in load_balancers {
             let (Some(c), Some(p)) = (lb.container_name.as_deref(), lb.container_port) else {
                 continue;
@@ -56,7 +76,6 @@ pub fn build(ctx: &mut Ctx) -> Option<Service> {
             let proto = protocol_of(c, p);
             add(&mut ports, port_name(c, p, &proto), p, p, proto);
         }
-        "LoadBalancer"
     } else {
         for c in containers {
             let cname = c.name.as_deref().unwrap_or_default();
@@ -67,18 +86,21 @@ pub fn build(ctx: &mut Ctx) -> Option<Service> {
             }
         }
         service_connect_aliases(ctx, &mut ports);
-        "ClusterIP"
-    };
+    }
     if ports.is_empty() {
         return None;
     }
     let name = ctx.meta.name.clone();
+    // The cluster policy's loadBalancerSourceRanges (translate::Options).
+    let ranges = &ctx.options.load_balancer_source_ranges;
+    let source_ranges = (type_ == "LoadBalancer" && !ranges.is_empty()).then(|| ranges.clone());
     Some(Service {
         metadata: ctx.object_meta(&name),
         spec: Some(ServiceSpec {
             type_: Some(type_.into()),
             selector: Some(selector(&name)),
             ports: Some(ports),
+            load_balancer_source_ranges: source_ranges,
             ..Default::default()
         }),
         ..Default::default()

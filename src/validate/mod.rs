@@ -16,6 +16,35 @@ use serde_json::Value;
 use std::sync::Arc;
 use structure::Checker;
 
+/// "Task definition size: 64 KiB" (Amazon ECS service quotas,
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html):
+/// the JSON of one task definition. Checked before anything else reads it,
+/// so the work an object can cause is bounded by what ECS would store.
+pub const MAX_TASK_DEFINITION_BYTES: usize = 64 * 1024;
+
+/// `Ok(())` when `v` as compact JSON fits in `limit` bytes; `Err(limit)` as
+/// soon as it does not (the text is counted, never kept).
+fn json_size_within(v: &Value, limit: usize) -> Result<(), usize> {
+    struct Count {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.limit {
+                return Err(std::io::Error::other("over"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { n: 0, limit };
+    serde_json::to_writer(&mut count, v).map_err(|_| limit)
+}
+
 /// Root members AWS requires that an ECSDeployment implies: the family and
 /// service name default to the object's name, the service's task definition
 /// is always the object's own Task, and the cluster is the Kubernetes one.
@@ -157,12 +186,14 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
     // A rule never repeats a place the structural check (or evaluation) already reported.
     let mut structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
     structural.extend(holes);
+    // The path itself or any ancestor (cut before each `.` or `[`): linear in
+    // the path's length, whatever the number of structural errors.
     let under_structural = |path: &str| {
         structural.contains(path)
-            || structural.iter().any(|p| {
-                path.strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-            })
+            || path
+                .char_indices()
+                .filter(|(_, c)| *c == '.' || *c == '[')
+                .any(|(i, _)| structural.contains(&path[..i]))
     };
     let mut semantic = Report::default();
     rules::check_all(task.as_ref(), service.as_ref(), &mut semantic);
@@ -233,6 +264,28 @@ fn check_definition<'a, T: DeserializeOwned + Default>(
     } else {
         (None, Provenance::default())
     };
+    if resource == Resource::Task {
+        let body = evaluated.as_deref().unwrap_or(located.body);
+        if let Err(size) = json_size_within(body, MAX_TASK_DEFINITION_BYTES) {
+            report
+                .error(
+                    Code::Invalid,
+                    located.path.to_string(),
+                    format!(
+                        "the task definition is larger than ECS allows ({} KiB of JSON{}); nothing else was checked",
+                        MAX_TASK_DEFINITION_BYTES / 1024,
+                        if evaluated.is_some() {
+                            ", after evaluating its intrinsic functions"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .expected(format!("at most {MAX_TASK_DEFINITION_BYTES} bytes"))
+                .found(format!("more than {size} bytes"));
+            return None;
+        }
+    }
     let schema = Schema::for_dialect(located.dialect);
     let checked_from = report.diagnostics.len();
     let mut checker = Checker::new(schema, report, implied);

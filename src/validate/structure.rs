@@ -439,15 +439,7 @@ fn placeholder_hint(value: &Value) -> &'static str {
     }
 }
 
-/// The closest candidate, when close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    candidates
-        .map(|c| (c, strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase())))
-        .filter(|(c, d)| *d <= 2.max(c.len() / 4) && *d < c.len())
-        .min_by_key(|(_, d)| *d)
-        .map(|(c, _)| c)
-}
+pub use crate::spelling::did_you_mean;
 
 /// AWS patterns compiled once; a pattern this regex engine cannot read is skipped.
 fn compiled(pattern: &'static str) -> Option<regex::Regex> {
@@ -462,14 +454,6 @@ fn compiled(pattern: &'static str) -> Option<regex::Regex> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names_only() {
-        let names = ["image", "name", "memory", "memoryReservation"];
-        assert_eq!(did_you_mean("imagee", names.iter().copied()), Some("image"));
-        assert_eq!(did_you_mean("Memroy", names.iter().copied()), Some("memory"));
-        assert_eq!(did_you_mean("zzzzzz", names.iter().copied()), None);
-    }
 
     #[test]
     fn every_model_pattern_compiles() {

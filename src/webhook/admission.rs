@@ -5,7 +5,7 @@
 use crate::diag::{Diagnostic, Report};
 use crate::document::{EcsDocument, FromConfigMaps};
 use crate::policy::Policy;
-use crate::translate::{convert, Converted};
+use crate::translate::{convert_with, Converted};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use kube::core::{DynamicObject, Status};
@@ -16,6 +16,10 @@ use serde_json::Value;
 /// stay inside both, keeping room for other sources' warnings.
 pub const MAX_WARNING_CHARS: usize = 256;
 pub const MAX_WARNINGS_TOTAL_CHARS: usize = 3072;
+/// Errors listed in a denial; the rest are counted. Each is clipped too, so
+/// a denial stays a readable size whatever the object holds.
+pub const MAX_DENIAL_ERRORS: usize = 50;
+pub const MAX_ERROR_CHARS: usize = 1024;
 
 /// What the engine concluded about one admission request.
 pub struct Evaluation {
@@ -83,7 +87,7 @@ pub fn evaluate(
         let converted = if report.has_errors() || analysis.task.is_none() {
             None
         } else {
-            match convert(&analysis, &meta) {
+            match convert_with(&analysis, &meta, &policy.translate_options(&namespace)) {
                 Ok(c) => {
                     report.diagnostics.extend(c.report.diagnostics.iter().cloned());
                     Some(c)
@@ -172,22 +176,32 @@ fn clip(s: &str, max: usize) -> String {
     format!("{}...", &s[..end])
 }
 
-/// The validating verdict: every error with its path, warnings alongside.
+/// The validating verdict: the errors with their paths (the first
+/// [`MAX_DENIAL_ERRORS`], then a count), warnings alongside. Nothing read
+/// from a ConfigMap is quoted (see [`crate::document::shareable`]).
 pub fn validation_response(req: &AdmissionRequest<DynamicObject>, diags: &[Diagnostic]) -> AdmissionResponse {
+    let diags = crate::document::shareable(diags.to_vec());
     let mut resp = AdmissionResponse::from(req);
-    let warnings = warning_lines(diags);
+    let warnings = warning_lines(&diags);
     if !warnings.is_empty() {
         resp.warnings = Some(warnings);
     }
-    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
-    if errors.is_empty() {
+    let all_errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    if all_errors.is_empty() {
         return resp;
     }
-    let noun = if errors.len() == 1 { "error" } else { "errors" };
-    let mut message = format!("ECSDeployment {:?} is invalid: {} {noun}:", req.name, errors.len());
-    for d in &errors {
+    let noun = if all_errors.len() == 1 { "error" } else { "errors" };
+    let mut message = format!("ECSDeployment {:?} is invalid: {} {noun}:", req.name, all_errors.len());
+    let errors = &all_errors[..all_errors.len().min(MAX_DENIAL_ERRORS)];
+    for d in errors {
         message.push_str("\n  ");
-        message.push_str(&d.to_string());
+        message.push_str(&clip(&d.to_string(), MAX_ERROR_CHARS));
+    }
+    if all_errors.len() > errors.len() {
+        message.push_str(&format!(
+            "\n  ... and {} more errors (run `ecskube validate` on the file to see them all)",
+            all_errors.len() - errors.len()
+        ));
     }
     resp.allowed = false;
     resp.result = Status {
@@ -205,8 +219,8 @@ pub fn validation_response(req: &AdmissionRequest<DynamicObject>, diags: &[Diagn
                 .iter()
                 .map(|d| StatusCause {
                     reason: d.code.k8s_reason().into(),
-                    message: d.message.clone(),
-                    field: d.path.clone(),
+                    message: clip(&d.message, MAX_ERROR_CHARS),
+                    field: clip(&d.path, MAX_ERROR_CHARS),
                 })
                 .collect(),
             retry_after_seconds: 0,

@@ -7,6 +7,7 @@
 
 use crate::diag::{Code, Diagnostic, Report};
 use crate::document::EcsDocument;
+use crate::offload::Offload;
 use crate::translate::{k8s_container_name, Object};
 use crate::validate::Definition;
 use crate::{at, ecs::model::TaskDefinition};
@@ -35,18 +36,30 @@ struct Rejection {
 
 impl Preflight {
     /// Dry-runs every child and a Pod; returns diagnostics at ECS paths.
-    pub async fn check(&self, doc: &EcsDocument, name: &str, namespace: &str, objects: &[Object]) -> Vec<Diagnostic> {
+    /// Mapping rejections back to ECS paths re-reads the object, so it runs on `engine`.
+    pub async fn check(&self, engine: &Offload, doc: EcsDocument, name: &str, namespace: &str, objects: Vec<Object>) -> Vec<Diagnostic> {
         let mut report = Report::default();
-        match tokio::time::timeout(self.budget, self.run(name, namespace, objects)).await {
+        match tokio::time::timeout(self.budget, self.run(name, namespace, &objects)).await {
+            Ok(Ok(rejections)) if rejections.is_empty() => {}
             Ok(Ok(rejections)) => {
-                let analysis = doc.analyze();
-                let pod = objects.iter().find_map(pod_from).and_then(|p| p.spec);
-                for r in rejections {
-                    map_rejection(&r, analysis.task.as_ref(), pod.as_ref(), &mut report);
+                let mapped = engine.run(move || {
+                    let mut report = Report::default();
+                    let analysis = doc.analyze();
+                    let pod = objects.iter().find_map(pod_from).and_then(|p| p.spec);
+                    for r in rejections {
+                        map_rejection(&r, analysis.task.as_ref(), pod.as_ref(), &mut report);
+                    }
+                    // The Deployment and its Pod often fail for the same reason: say it once per place.
+                    let mut seen = std::collections::HashSet::new();
+                    report.diagnostics.retain(|d| seen.insert(d.path.clone()));
+                    report.diagnostics
+                });
+                match mapped.await {
+                    Ok(diags) => report.diagnostics = diags,
+                    Err(e) => {
+                        report.error(Code::Preflight, "spec", format!("the cluster refuses the children, and {e}"));
+                    }
                 }
-                // The Deployment and its Pod often fail for the same reason: say it once per place.
-                let mut seen = std::collections::HashSet::new();
-                report.diagnostics.retain(|d| seen.insert(d.path.clone()));
             }
             Ok(Err(e)) => {
                 report.warning(

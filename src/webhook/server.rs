@@ -7,6 +7,7 @@ use super::metrics::Metrics;
 use super::preflight::Preflight;
 use crate::diag::{Code, Diagnostic, Report};
 use crate::document::{config_map_path, config_map_refs, definition_from_config_map, FromConfigMaps};
+use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -31,6 +32,8 @@ pub struct State {
     pub ready: watch::Receiver<bool>,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
+    /// Where the engine runs: off the HTTP workers, bounded, with a deadline.
+    pub engine: Offload,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -151,8 +154,15 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
         None => Default::default(),
     };
     let policy = state.policy.current();
-    let evaluation = admission::evaluate(&request, doc, config_maps, notes, &policy);
-    let diagnostics = with_preflight(&state, evaluation).await;
+    let request = Arc::new(request);
+    let job = {
+        let request = request.clone();
+        move || admission::evaluate(&request, doc, config_maps, notes, &policy)
+    };
+    let diagnostics = match state.engine.run(job).await {
+        Ok(evaluation) => with_preflight(&state, evaluation).await,
+        Err(e) => too_expensive(e),
+    };
     let response = admission::validation_response(&request, &diagnostics);
     log("validate", &request, &response, &diagnostics, started);
     let result = if response.allowed { "allowed" } else { "denied" };
@@ -162,14 +172,22 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
 
 async fn with_preflight(state: &State, evaluation: Evaluation) -> Vec<Diagnostic> {
     let mut diagnostics = evaluation.report.diagnostics;
-    if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, &evaluation.converted, &evaluation.doc) {
+    if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, evaluation.converted, evaluation.doc) {
         diagnostics.extend(
             preflight
-                .check(doc, &evaluation.name, &evaluation.namespace, &converted.objects)
+                .check(&state.engine, doc, &evaluation.name, &evaluation.namespace, converted.objects)
                 .await,
         );
     }
     diagnostics
+}
+
+/// The engine could not answer in time: refuse (fail closed), saying why.
+fn too_expensive(e: crate::offload::OffloadError) -> Vec<Diagnostic> {
+    let mut r = Report::default();
+    r.error(Code::Invalid, "spec", e.to_string())
+        .expected("definitions within ECS's own limits (64 KiB per task definition, 10 containers)");
+    r.diagnostics
 }
 
 async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
@@ -181,7 +199,14 @@ async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -
             return resp;
         }
     };
-    let response = admission::mutation_response(&request);
+    let request = Arc::new(request);
+    let job = {
+        let request = request.clone();
+        move || admission::mutation_response(&request)
+    };
+    // Defaults are a convenience: if they cannot be computed in time, admit
+    // unchanged and let validation say what is wrong.
+    let response = state.engine.run(job).await.unwrap_or_else(|_| AdmissionResponse::from(&*request));
     log("mutate", &request, &response, &[], started);
     let result = if response.patch.is_some() { "patched" } else { "unchanged" };
     state.metrics.observe("mutate", result, started.elapsed().as_secs_f64());

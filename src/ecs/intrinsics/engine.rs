@@ -5,7 +5,7 @@
 use super::{intrinsic_name, Missing, Provenance, Section, Stack, FUNCTIONS, MAX_DEPTH, MAX_OUTPUT_BYTES};
 use crate::diag::{show, Code, Report};
 use crate::path::Path;
-use crate::validate::structure::did_you_mean;
+use crate::spelling::did_you_mean;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -394,7 +394,11 @@ impl<'s> Evaluator<'s> {
             "Fn::Split" => self.fn_split(arg, at, &inner),
             "Fn::Base64" => match self.arg(arg, &inner) {
                 Out::Val(v) => match scalar_string(&v) {
-                    Some(s) => self.produce(Value::String(base64::engine::general_purpose::STANDARD.encode(s)), at),
+                    // Four bytes out for every three in, charged before encoding.
+                    Some(s) if self.charge_bytes(8 + s.len().div_ceil(3).saturating_mul(4), at) => {
+                        Out::Val(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
+                    }
+                    Some(_) => Out::Hole,
                     None => self.shape(at, name, "a string", &v),
                 },
                 other => other,
@@ -417,8 +421,18 @@ impl<'s> Evaluator<'s> {
             },
             "Fn::ToJsonString" => match self.arg(arg, &inner) {
                 Out::Val(v) => {
-                    let s = v.to_string();
-                    self.produce(Value::String(s), at)
+                    // Written into a buffer that stops at the budget (escapes can
+                    // make JSON text several times larger than the value).
+                    let mut out = Bounded::new(self.budget);
+                    match serde_json::to_writer(&mut out, &v) {
+                        Ok(()) if self.charge_bytes(8 + out.bytes.len(), at) => {
+                            Out::Val(Value::String(String::from_utf8(out.bytes).unwrap_or_default()))
+                        }
+                        _ => {
+                            self.charge_bytes(usize::MAX, at);
+                            Out::Hole
+                        }
+                    }
                 }
                 other => other,
             },
@@ -465,11 +479,20 @@ impl<'s> Evaluator<'s> {
         }
     }
 
+    /// A copy of a supplied value, charged before it is made.
+    fn produce_copy(&mut self, v: &Value, at: &Path) -> Out {
+        if self.charge(v, at) {
+            Out::Val(v.clone())
+        } else {
+            Out::Hole
+        }
+    }
+
     /// A supplied value: parameter, resource id, `Resource.Attribute`, export, pseudo parameter.
     fn parameter(&mut self, name: &str, at: &Path) -> Out {
         if let Some(v) = self.stack.parameters.get(name) {
             self.used.insert(self.stack.source(name));
-            return self.produce(v.clone(), at);
+            return self.produce_copy(v, at);
         }
         let region = self.stack.parameters.get("AWS::Region").and_then(Value::as_str).unwrap_or("");
         let default = match name {
@@ -519,36 +542,54 @@ impl<'s> Evaluator<'s> {
         let mut out = String::new();
         let mut rest = template;
         let mut hole = false;
+        // Every piece is charged before it is appended: one large variable
+        // used many times must not build a huge string first.
+        macro_rules! append {
+            ($piece:expr) => {{
+                let piece: &str = $piece;
+                if !self.charge_bytes(piece.len(), at) {
+                    return Out::Hole;
+                }
+                out.push_str(piece);
+            }};
+        }
+        if !self.charge_bytes(8, at) {
+            return Out::Hole;
+        }
         while let Some(i) = rest.find("${") {
-            out.push_str(&rest[..i]);
+            append!(&rest[..i]);
             let after = &rest[i + 2..];
             if let Some(literal) = after.strip_prefix('!') {
-                out.push_str("${");
+                append!("${");
                 rest = literal;
                 continue;
             }
             let Some(end) = after.find('}') else {
-                out.push_str(&rest[i..]);
+                append!(&rest[i..]);
                 rest = "";
                 break;
             };
             let name = after[..end].trim();
             rest = &after[end + 1..];
+            let looked_up;
             let value = match values.get(name) {
-                Some(v) => v.clone(),
-                None if name == "AWS::NoValue" => Out::NoValue,
-                None => self.parameter(name, at),
+                Some(v) => v,
+                None if name == "AWS::NoValue" => &Out::NoValue,
+                None => {
+                    looked_up = self.parameter(name, at);
+                    &looked_up
+                }
             };
             match value {
-                Out::Val(v) => match scalar_string(&v) {
-                    Some(s) => out.push_str(&s),
+                Out::Val(v) => match scalar_str(v) {
+                    Some(s) => append!(&s),
                     None => {
                         self.error(
                             Code::Invalid,
                             at,
                             format!("`${{{name}}}` in Fn::Sub is not a string (a list? join it with Fn::Join)"),
                             "a string, a number or a boolean",
-                            show(&v),
+                            show(v),
                         );
                         hole = true;
                     }
@@ -560,11 +601,11 @@ impl<'s> Evaluator<'s> {
                 Out::Hole => hole = true,
             }
         }
-        out.push_str(rest);
+        append!(rest);
         if hole {
             return Out::Hole;
         }
-        self.produce(Value::String(out), at)
+        Out::Val(Value::String(out))
     }
 
     fn fn_join(&mut self, arg: &Value, at: &Path, inner: &Path) -> Out {
@@ -580,7 +621,16 @@ impl<'s> Evaluator<'s> {
                         None => return self.shape(at, "Fn::Join", "a list of strings", item),
                     }
                 }
-                self.produce(Value::String(parts.join(delim)), at)
+                // The joined length, charged before joining: a large delimiter
+                // between many empty items is large output from small input.
+                let joined = parts
+                    .iter()
+                    .map(String::len)
+                    .fold(delim.len().saturating_mul(parts.len().saturating_sub(1)), usize::saturating_add);
+                if !self.charge_bytes(joined.saturating_add(8), at) {
+                    return Out::Hole;
+                }
+                Out::Val(Value::String(parts.join(delim)))
             }
             Out::Val(other) => self.shape(at, "Fn::Join", "[delimiter string, list of values]", &other),
             Out::NoValue => self.shape(at, "Fn::Join", "[delimiter string, list of values]", arg),
@@ -628,8 +678,14 @@ impl<'s> Evaluator<'s> {
         match self.arg(source, &inner.index(1)) {
             Out::Val(v) => match scalar_string(&v) {
                 Some(s) => {
-                    let parts = s.split(delim.as_str()).map(|p| Value::String(p.to_string())).collect();
-                    self.produce(Value::Array(parts), at)
+                    // Counted before the list is built: many short pieces cost more than their bytes.
+                    let pieces = s.matches(delim.as_str()).count() + 1;
+                    if !self.charge_bytes(pieces.saturating_mul(16).saturating_add(s.len()), at) {
+                        return Out::Hole;
+                    }
+                    Out::Val(Value::Array(
+                        s.split(delim.as_str()).map(|p| Value::String(p.to_string())).collect(),
+                    ))
                 }
                 None => self.shape(at, "Fn::Split", "a string to split", &v),
             },
@@ -677,7 +733,7 @@ impl<'s> Evaluator<'s> {
                 source.push_key(k);
             }
             self.used.insert(source.to_string());
-            return self.produce(v.clone(), at);
+            return self.produce_copy(v, at);
         }
         if let Some(options) = items.get(3) {
             return match options.as_object().and_then(|o| o.get("DefaultValue")) {
@@ -861,12 +917,46 @@ fn compact(v: &Value) -> String {
 }
 
 /// Strings, numbers and booleans as CloudFormation strings.
+/// [`scalar_string`] without copying a string.
+fn scalar_str(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        other => scalar_string(other).map(std::borrow::Cow::Owned),
+    }
+}
+
 fn scalar_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// A writer that refuses to grow past a limit.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Bounded {
+    fn new(limit: usize) -> Self {
+        Bounded { bytes: Vec::new(), limit }
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            return Err(std::io::Error::other("over the evaluation budget"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

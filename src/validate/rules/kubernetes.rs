@@ -19,7 +19,42 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Docker link variables one container may get (`<ALIAS>_ENV_<VAR>` for every
+/// variable of every linked container, ...): each link copies the linked
+/// container's environment, so a few kilobytes of links can ask for millions.
+pub const MAX_LINK_VARIABLES: usize = 4096;
+
 pub fn check(t: Task, r: &mut Report) {
+    check_names(t, r);
+    check_link_variables(t, r);
+}
+
+fn check_link_variables(t: Task, r: &mut Report) {
+    let containers = &t.model.container_definitions;
+    let by_name: HashMap<&str, &crate::ecs::model::ContainerDefinition> =
+        containers.iter().filter_map(|c| Some((c.name.as_deref()?, c))).collect();
+    for (i, c) in containers.iter().enumerate() {
+        let total = c
+            .links
+            .iter()
+            .filter_map(|l| by_name.get(l.split(':').next().unwrap_or_default()))
+            .map(|linked| crate::translate::link_variable_count(linked))
+            .fold(0usize, usize::saturating_add);
+        if total > MAX_LINK_VARIABLES {
+            r.error(
+                Code::Invalid,
+                at!(t, "containerDefinitions", i, "links"),
+                "these links would give the container more Docker link variables than a pod can carry",
+            )
+            .expected(format!(
+                "links making at most {MAX_LINK_VARIABLES} variables (each link copies the linked container's environment)"
+            ))
+            .found(format!("{total} variables"));
+        }
+    }
+}
+
+fn check_names(t: Task, r: &mut Report) {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for (i, c) in t.model.container_definitions.iter().enumerate() {
         let Some(name) = c.name.as_deref() else { continue };

@@ -19,11 +19,18 @@ pub fn check(t: Task, r: &mut Report) {
     let names_known = super::container_names_known(t);
     let volumes_known = super::volume_names_known(t);
     let known = |n: &str| !names_known || names.contains_key(n);
-    let container_list = || {
+    // Named once, and at most a few names: every bad reference repeats it.
+    let container_list = {
         let mut v: Vec<&str> = names.keys().copied().collect();
         v.sort();
-        v.join(", ")
+        let shown = v.iter().take(10).copied().collect::<Vec<_>>().join(", ");
+        if v.len() > 10 {
+            format!("{shown}, ... ({} containers)", v.len())
+        } else {
+            shown
+        }
     };
+    let container_list = || container_list.clone();
 
     for (i, c) in m.container_definitions.iter().enumerate() {
         // "The name of another container within the same task definition" (links, dependsOn, volumesFrom)

@@ -33,12 +33,8 @@ pub fn check(t: Task, r: &mut Report) {
 
     // "The total amount of memory reserved for all containers within a task must be lower than the task memory value" (RegisterTaskDefinitionRequest.memory)
     if let Some(limit) = task_memory {
-        let total: i64 = m
-            .container_definitions
-            .iter()
-            .map(|c| c.memory_reservation.or(c.memory).unwrap_or(0))
-            .sum();
-        if total as u64 > limit {
+        let total = saturating_sum(m.container_definitions.iter().map(|c| c.memory_reservation.or(c.memory)));
+        if total > limit {
             r.error(
                 Code::Invalid,
                 at!(t, "memory"),
@@ -62,12 +58,23 @@ pub fn check(t: Task, r: &mut Report) {
     }
     // "the total amount of CPU reserved for all containers within a task be lower than the task-level cpu value." (ContainerDefinition.cpu)
     if let Some(limit) = task_cpu {
-        let total: i64 = m.container_definitions.iter().filter_map(|c| c.cpu).sum();
-        if total as u64 > limit {
+        let total = saturating_sum(m.container_definitions.iter().map(|c| c.cpu));
+        if total > limit {
             r.error(Code::Invalid, at!(t, "cpu"), "the containers reserve more CPU than the task has")
                 .expected(format!("container cpu totalling at most {limit} units"))
                 .found(format!("{total} units"));
         }
+    }
+    // "Container definitions per task definition: 10" (Amazon ECS service quotas,
+    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html; not adjustable).
+    if m.container_definitions.len() > MAX_CONTAINERS {
+        r.error(
+            Code::Invalid,
+            at!(t, "containerDefinitions", MAX_CONTAINERS),
+            format!("a task definition holds at most {MAX_CONTAINERS} containers (an ECS service quota)"),
+        )
+        .expected(format!("at most {MAX_CONTAINERS} container definitions"))
+        .found(m.container_definitions.len().to_string());
     }
     // "You can specify a maximum of 10 constraints for each task." (RegisterTaskDefinitionRequest.placementConstraints)
     if m.placement_constraints.len() > 10 {
@@ -102,6 +109,16 @@ pub fn check(t: Task, r: &mut Report) {
             check_ecs_name(r, at!(t, "volumes", i, "name"), name, "volume name");
         }
     }
+}
+
+/// Containers per task definition (ECS service quotas).
+pub const MAX_CONTAINERS: usize = 10;
+
+/// Non-negative values added up, without wrapping (negative ones are the structural check's).
+fn saturating_sum(values: impl Iterator<Item = Option<i64>>) -> u64 {
+    values
+        .flatten()
+        .fold(0u64, |sum, v| sum.saturating_add(u64::try_from(v).unwrap_or(0)))
 }
 
 /// "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed." (family, ContainerDefinition.name, Volume.name)

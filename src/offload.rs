@@ -1,0 +1,124 @@
+//! CPU-bound engine work (parse, evaluate, validate, translate) off the async
+//! worker threads: a bounded number of blocking jobs at once, each with a
+//! deadline, so one expensive object cannot stall the HTTP server or every
+//! reconcile. The engine's own budgets bound each job; the deadline is the
+//! backstop for what they do not foresee.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OffloadError {
+    #[error("the object could not be checked within {0:?}: it is too expensive to evaluate")]
+    DeadlineExceeded(Duration),
+    #[error("the engine job ended without an answer (a bug: please report it)")]
+    Panicked,
+}
+
+/// A bounded pool of blocking engine jobs.
+#[derive(Debug, Clone)]
+pub struct Offload {
+    permits: Arc<Semaphore>,
+    deadline: Duration,
+}
+
+impl Offload {
+    /// `jobs` at once (at least 1); each must finish (waiting included) within `deadline`.
+    pub fn new(jobs: usize, deadline: Duration) -> Self {
+        Offload {
+            permits: Arc::new(Semaphore::new(jobs.max(1))),
+            deadline,
+        }
+    }
+
+    /// Twice the cores: the jobs are CPU-bound, and a second one per core hides
+    /// the hand-over between them.
+    pub fn for_cores(deadline: Duration) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self::new(cores * 2, deadline)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Runs `job` on tokio's blocking pool once a permit is free. The permit
+    /// travels with the job, so a job still running past its deadline keeps
+    /// counting against the bound until it really ends.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, OffloadError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permits = self.permits.clone();
+        let work = async move {
+            let permit = permits.acquire_owned().await.map_err(|_| OffloadError::Panicked)?;
+            tokio::task::spawn_blocking(move || {
+                let out = job();
+                drop(permit);
+                out
+            })
+            .await
+            .map_err(|_| OffloadError::Panicked)
+        };
+        match tokio::time::timeout(self.deadline, work).await {
+            Ok(result) => result,
+            Err(_) => Err(OffloadError::DeadlineExceeded(self.deadline)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn jobs_run_and_answer() {
+        let pool = Offload::new(2, Duration::from_secs(5));
+        assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
+    }
+
+    #[tokio::test]
+    async fn a_slow_job_misses_its_deadline_without_blocking_the_caller() {
+        let pool = Offload::new(1, Duration::from_millis(50));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let slow = pool.run(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        });
+        assert_eq!(slow.await, Err(OffloadError::DeadlineExceeded(Duration::from_millis(50))));
+        // The runaway job still holds the only permit: the next one waits and times out too.
+        assert_eq!(pool.run(|| 1).await, Err(OffloadError::DeadlineExceeded(Duration::from_millis(50))));
+        tx.send(()).unwrap();
+        // Once it really ends, the pool serves again.
+        let mut answered = false;
+        for _ in 0..100 {
+            if pool.run(|| 1).await == Ok(1) {
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered);
+    }
+
+    #[tokio::test]
+    async fn at_most_the_bound_run_at_once() {
+        let pool = Offload::new(2, Duration::from_secs(10));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..8).map(|_| {
+            let (running, peak) = (running.clone(), peak.clone());
+            pool.run(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        for r in futures::future::join_all(jobs).await {
+            r.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+}
