@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy control-plane run bench bench-webhook schema
+.PHONY: all build test tools fmt-check clippy control-plane run bench bench-webhook schema fuzz-adversarial
 
 all: build
 
@@ -46,3 +46,9 @@ schema:
 # Load benchmark of the validating webhook (oha over keep-alive TLS).
 bench-webhook:
 	bash bench/webhook-load.sh
+
+# The mutated-review fuzz test of tests/webhook.rs at length, release build:
+# size-amplifying values included; every answer must come before the engine's deadline.
+FUZZ_CASES ?= 20000
+fuzz-adversarial:
+	ECSKUBE_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release --test webhook mutated_reviews_never_panic_the_handler -- --nocapture

@@ -128,7 +128,7 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let path = if self.path.is_empty() { "(root)" } else { &self.path };
+        let path = if self.path.is_empty() { "(root)" } else { clip(&self.path, 256) };
         write!(f, "{path}: {sev}: {}", self.message)?;
         match (self.expected.is_empty(), self.found.is_empty()) {
             (false, false) => write!(f, " (expected {}, found {})", self.expected, self.found),
@@ -137,6 +137,18 @@ impl fmt::Display for Diagnostic {
             (true, true) => Ok(()),
         }
     }
+}
+
+/// At most `max` bytes of `s` (on a character boundary), marked when cut.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// A short rendering of a JSON value for "found ..." texts.

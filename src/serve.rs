@@ -6,7 +6,7 @@ use crate::policy::PolicyStore;
 use crate::webhook::metrics::Metrics;
 use crate::webhook::preflight::Preflight;
 use crate::webhook::server::{self, Listen, State};
-use crate::webhook::tls::{server_config, ReloadingCert};
+use crate::webhook::tls::{with_client_auth, ReloadingCert};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::net::SocketAddr;
@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// PEM private key of the webhook; reloaded when it changes on disk.
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
+    /// Accept only clients with a certificate from this CA (PEM): the API
+    /// server, configured to present one (README, "Security").
+    #[arg(long)]
+    pub client_ca: Option<PathBuf>,
     /// ECS field policy (YAML); reloaded when it changes on disk.
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -121,6 +125,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tasks.spawn(async move { crate::controller::run(client, config, controller_ready_tx).await });
     }
 
+    let client_verifier = match (&args.client_ca, run_webhook) {
+        (Some(path), true) => Some(crate::webhook::tls::client_verifier(path).context("--client-ca")?),
+        _ => None,
+    };
     let cert = if run_webhook {
         let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
             bail!("the webhook needs --tls-cert and --tls-key (generate them with `ecskube certs`)");
@@ -155,7 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let listen = Listen {
                 tls: args.listen,
                 probes: Some(args.probe_listen),
-                tls_config: server_config(resolver),
+                tls_config: with_client_auth(resolver, client_verifier),
                 request_timeout: Duration::from_secs(5),
             };
             // The HTTP servers own SIGTERM handling (graceful: finish in-flight requests).

@@ -232,7 +232,11 @@ fn a_slow_client_gets_a_timeout_not_a_hung_worker() {
     );
 }
 
-/// Deterministic fuzzing: mutated reviews never crash the handler or get a 5xx.
+/// Deterministic fuzzing: mutated reviews never crash the handler, never get
+/// a 5xx, and never run into the engine's deadline, including replacements
+/// built to amplify (huge strings, deep nesting, wide objects, intrinsics
+/// that multiply their input). `ECSKUBE_FUZZ_CASES` sets how many
+/// (`make fuzz-adversarial` runs many more, in a release build).
 #[test]
 fn mutated_reviews_never_panic_the_handler() {
     let server = start();
@@ -248,30 +252,98 @@ fn mutated_reviews_never_panic_the_handler() {
         json!(true),
         json!(1e300),
         json!({"Ref": "X"}),
+        json!(i64::MAX),
+        json!(u64::MAX),
     ];
+    let amplifying = amplifying_values();
+    let cases: usize = std::env::var("ECSKUBE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     let mut seed: u64 = 0x5eed_cafe;
     let mut tls = connect(server.addr, &server.ca_pem).unwrap();
-    for _ in 0..300 {
+    let (mut sent, mut amplified) = (0usize, 0usize);
+    for _ in 0..cases {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let path = &leaves[(seed % leaves.len() as u64) as usize];
         let mut mutated = base.clone();
+        let value = if (seed >> 40) % 4 == 0 {
+            amplified += 1;
+            amplifying[(seed >> 20) as usize % amplifying.len()].clone()
+        } else {
+            replacements[(seed >> 32) as usize % replacements.len()].clone()
+        };
         if let Some(slot) = mutated.pointer_mut(path) {
-            *slot = replacements[(seed >> 32) as usize % replacements.len()].clone();
+            *slot = value;
         }
+        let body = mutated.to_string();
+        if body.len() > 3 * 1024 * 1024 {
+            continue; // the API server never sends more
+        }
+        sent += 1;
         let r = request(
             &mut tls,
             "POST",
             if seed % 2 == 0 { "/validate" } else { "/mutate" },
             Some("application/json"),
-            mutated.to_string().as_bytes(),
-        )
-        .unwrap();
-        assert!(r.status == 200 || r.status == 400, "{path}: {} {}", r.status, r.body);
+            body.as_bytes(),
+        );
+        let r = match r {
+            Ok(r) => r,
+            // A refused body may close the connection: open another.
+            Err(_) => {
+                tls = connect(server.addr, &server.ca_pem).unwrap();
+                continue;
+            }
+        };
+        assert!(
+            r.status == 200 || r.status == 400,
+            "{path}: {} {}",
+            r.status,
+            &r.body[..r.body.len().min(2000)]
+        );
+        assert!(
+            !r.body.contains("could not be checked within"),
+            "{path}: the engine ran into its deadline: {}",
+            &r.body[..r.body.len().min(2000)]
+        );
+        assert!(
+            !r.body.contains("ended without an answer"),
+            "{path}: the engine panicked: {}",
+            &r.body[..r.body.len().min(2000)]
+        );
+        if r.status == 400 {
+            tls = connect(server.addr, &server.ca_pem).unwrap();
+        }
     }
+    eprintln!("fuzzed {sent} reviews, {amplified} with size-amplifying values");
     let metrics = server.metrics.render();
-    assert!(metrics.contains("ecskube_admission_requests_total"), "{metrics}");
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ecskube_admission_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    // Every request is counted (other tests share nothing with this server).
+    assert!(counted >= sent as f64, "{counted} counted for {sent} sent:\n{metrics}");
+}
+
+/// Values that are small to write and large to evaluate or report.
+fn amplifying_values() -> Vec<Value> {
+    let mut deep = json!("x");
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    let wide: serde_json::Map<String, Value> = (0..20_000).map(|i| (format!("Key{i}"), json!(i))).collect();
+    vec![
+        json!("s".repeat(1024 * 1024)),
+        deep,
+        Value::Object(wide),
+        json!(vec![json!({"Name": "c", "Image": "i", "Links": ["x"]}); 5_000]),
+        json!({"Fn::Join": ["d".repeat(512 * 1024), vec![json!(""); 2_000]]}),
+        json!({"Fn::Sub": "${AWS::Region}".repeat(100_000)}),
+        json!({"Fn::Split": [",", ",".repeat(1024 * 1024)]}),
+        json!({"Fn::Base64": {"Fn::Join": ["", vec![json!("z".repeat(1000)); 1000]]}}),
+        json!({"Fn::ToJsonString": vec![json!("\u{1}".repeat(1000)); 1000]}),
+    ]
 }
 
 fn collect_paths(v: &Value, at: String, out: &mut Vec<String>) {

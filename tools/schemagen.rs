@@ -147,7 +147,17 @@ impl ApiGen<'_> {
                 let kind = string_kind(&enums, u("min"), u("max"), def.get("pattern").and_then(Value::as_str));
                 self.table.leaf(name, kind)
             }
-            "integer" | "long" => {
+            // Smithy `integer` is 32 bits wide: a value beyond it is refused by AWS
+            // even where the model states no range. `long` is 64 bits, as JSON allows.
+            "integer" => {
+                let kind = format!(
+                    "Kind::Integer {{ min: {}, max: {} }}",
+                    opt(i("min").or(Some(i32::MIN.into()))),
+                    opt(i("max").or(Some(i32::MAX.into())))
+                );
+                self.table.leaf(name, kind)
+            }
+            "long" => {
                 let kind = format!("Kind::Integer {{ min: {}, max: {} }}", opt(i("min")), opt(i("max")));
                 self.table.leaf(name, kind)
             }
@@ -309,9 +319,14 @@ impl<'a> CfnGen<'a> {
                     let kind = string_kind(&enums, u("minLength"), u("maxLength"), pv.get("pattern").and_then(Value::as_str));
                     self.table.leaf("string", kind)
                 }
+                // CloudFormation hands these to the ECS API, whose integers are 32 bits.
                 "integer" => {
                     let i = |k: &str| pv.get(k).and_then(Value::as_i64);
-                    let kind = format!("Kind::Integer {{ min: {}, max: {} }}", opt(i("minimum")), opt(i("maximum")));
+                    let kind = format!(
+                        "Kind::Integer {{ min: {}, max: {} }}",
+                        opt(i("minimum").or(Some(i32::MIN.into()))),
+                        opt(i("maximum").or(Some(i32::MAX.into())))
+                    );
                     self.table.leaf("integer", kind)
                 }
                 "number" => {

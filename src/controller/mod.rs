@@ -8,6 +8,7 @@ pub mod events;
 pub mod leader;
 mod reconcile;
 pub mod status;
+pub mod write;
 
 use crate::crd::ECSDeployment;
 use crate::offload::Offload;

@@ -5,6 +5,7 @@
 use super::children::{self, ChildId, ChildKind, Desired, Ownership, Reference};
 use super::events::{self, Events};
 use super::status::{self, reason, Observed, Problem, Workload};
+use super::write::{self, WriteError};
 use super::{Error, Metrics, TOTALS};
 use crate::crd::ECSDeployment;
 use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, EcsDocument};
@@ -217,23 +218,32 @@ impl Reconciler<'_> {
             Ownership::Ours if !children::needs_apply(&d.value, &serde_json::to_value(live.as_ref())?) => return Ok(Ok(live)),
             Ownership::Ours | Ownership::Absent => {}
         }
-        let params = PatchParams::apply(MANAGER).force();
-        match api.patch(&d.id.name, &params, &Patch::Apply(&d.value)).await {
-            Ok(applied) => {
-                let before = live.as_ref().and_then(|l| l.metadata.resource_version.clone());
-                if before.is_none() {
+        let Some(live) = live else {
+            return match write::create(&api, &d.value).await {
+                Ok(created) => {
                     self.ctx.events.child(self.obj, events::CREATED, &d.id).await;
-                } else if before != applied.metadata.resource_version {
+                    Ok(Ok(Some(created)))
+                }
+                Err(WriteError::Raced) => Ok(Err(Problem::new(
+                    reason::CHILD_CONFLICT,
+                    format!(
+                        "{} was created by someone else while ecskube was creating it; it was left unchanged",
+                        d.id
+                    ),
+                ))),
+                Err(e) => refused(&d.id, e),
+            };
+        };
+        match write::apply_over(&api, &d.value, live.metadata.uid.as_deref().unwrap_or_default()).await {
+            Ok(applied) => {
+                if live.metadata.resource_version != applied.metadata.resource_version {
                     self.ctx.events.child(self.obj, events::UPDATED, &d.id).await;
                 }
                 Ok(Ok(Some(applied)))
             }
-            // The API server refused the object itself: retrying as-is cannot help.
-            Err(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
-                let message = format!("{} could not be written: {}", d.id, s.message);
-                Ok(Err(Problem::new(reason::APPLY_FAILED, message)))
-            }
-            Err(e) => Err(e.into()),
+            // Replaced or deleted since it was read: look again, with backoff.
+            Err(WriteError::Raced) => Err(Error::ApplyFailed(format!("{} changed while it was being updated; retrying", d.id))),
+            Err(e) => refused(&d.id, e),
         }
     }
 
@@ -330,6 +340,19 @@ fn observe_children(observed: &mut Observed, desired: &[Desired], live: &[Live])
         .collect();
     ids.sort();
     observed.children = Some(ids);
+}
+
+/// The API server refused the object itself (retrying as-is cannot help), or a transient failure.
+fn refused(id: &ChildId, e: WriteError) -> Result<Result<Option<DynamicObject>, Problem>, Error> {
+    match e {
+        WriteError::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
+            let message = format!("{id} could not be written: {}", s.message);
+            Ok(Err(Problem::new(reason::APPLY_FAILED, message)))
+        }
+        WriteError::Kube(e) => Err(e.into()),
+        WriteError::Malformed(e) => Err(e.into()),
+        WriteError::Raced => Err(Error::ApplyFailed(format!("{id} changed while it was being written; retrying"))),
+    }
 }
 
 /// The engine's verdict on one object: the children's name and objects, or

@@ -26,10 +26,30 @@ pub struct EcskubeProcess {
     pub log_path: PathBuf,
 }
 
+/// How to run one `ecskube serve` against a [`DevCluster`].
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Who it runs as (default: the cluster admin); e.g.
+    /// [`DevCluster::service_account_kubeconfig`] to run with shipped RBAC.
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace of its Lease (default: `default`).
+    pub leader_election_namespace: Option<String>,
+    pub args: Vec<String>,
+}
+
 impl EcskubeProcess {
     /// Installs the CRD (the controller's watches need it), starts
     /// `binary serve ...` against the cluster and waits for /readyz.
     pub fn start(cluster: &DevCluster, binary: &Path, name: &str, extra_args: &[String]) -> Result<Self> {
+        let launch = Launch {
+            args: extra_args.to_vec(),
+            ..Default::default()
+        };
+        Self::start_with(cluster, binary, name, &launch)
+    }
+
+    /// [`EcskubeProcess::start`] with an identity and Lease namespace of its own.
+    pub fn start_with(cluster: &DevCluster, binary: &Path, name: &str, launch: &Launch) -> Result<Self> {
         install_crd(cluster)?;
         let cert_dir = cluster.work_dir().join(format!("{name}-certs"));
         let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
@@ -43,10 +63,16 @@ impl EcskubeProcess {
             format!("--probe-listen=127.0.0.1:{probe_port}"),
             format!("--tls-cert={}", cert_dir.join("tls.crt").display()),
             format!("--tls-key={}", cert_dir.join("tls.key").display()),
-            format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
-            "--leader-election-namespace=default".into(),
+            format!(
+                "--kubeconfig={}",
+                launch.kubeconfig.as_deref().unwrap_or(cluster.kubeconfig_path()).display()
+            ),
+            format!(
+                "--leader-election-namespace={}",
+                launch.leader_election_namespace.as_deref().unwrap_or("default")
+            ),
         ];
-        args.extend(extra_args.iter().cloned());
+        args.extend(launch.args.iter().cloned());
         let log_path = cluster.work_dir().join("logs").join(format!("{name}.log"));
         let component = Component::start(name, binary, &args, &log_path)?;
         let mut process = EcskubeProcess {
@@ -75,6 +101,11 @@ impl EcskubeProcess {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The process id (for /proc readings such as peak memory).
+    pub fn pid(&self) -> u32 {
+        self.component[0].pid()
     }
 
     pub fn log_tail(&self, lines: usize) -> String {

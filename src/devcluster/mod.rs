@@ -78,6 +78,9 @@ pub struct DevCluster {
     node_name: String,
     pki: Pki,
     pki_files: PkiFiles,
+    /// The CA of the client certificate the API server presents to webhooks.
+    webhook_client_ca: PathBuf,
+    admission_config: PathBuf,
     components: Mutex<Vec<Component>>,
 }
 
@@ -108,6 +111,17 @@ impl DevCluster {
         let server_url = format!("https://127.0.0.1:{apiserver_port}");
         let kubeconfig = work_path.join("kubeconfig");
         kubeconfig::write(&kubeconfig, &server_url, &pki_files)?;
+        // A CA of its own, so the webhook trusts the API server and no other
+        // holder of a cluster certificate (the admin's, say).
+        let client_pki = Pki::new()?;
+        let client = client_pki.issue_client_cert("kube-apiserver-webhook-client", None)?;
+        let pki_dir = work_path.join("pki");
+        let webhook_client_ca = pki_dir.join("webhook-client-ca.crt");
+        let (client_cert, client_key) = (pki_dir.join("webhook-client.crt"), pki_dir.join("webhook-client.key"));
+        fs::write(&webhook_client_ca, client_pki.ca_cert_pem())?;
+        fs::write(&client_cert, &client.cert_pem)?;
+        fs::write(&client_key, &client.key_pem)?;
+        let admission_config = kubeconfig::write_webhook_client(&pki_dir, &client_cert, &client_key)?;
 
         let cluster = DevCluster {
             work_dir: Mutex::new(work),
@@ -118,6 +132,8 @@ impl DevCluster {
             node_name: opts.node_name.clone(),
             pki,
             pki_files,
+            webhook_client_ca,
+            admission_config,
             components: Mutex::new(Vec::new()),
         };
         // On error `cluster` is dropped, which stops whatever already started;
@@ -220,7 +236,9 @@ impl DevCluster {
             "--authorization-mode=RBAC".into(),
             // As real clusters do: privileged pods are for Pod Security admission to judge.
             "--allow-privileged=true".into(),
-            // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook).
+            // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook);
+            // webhooks get a client certificate they may require (`--client-ca`).
+            format!("--admission-control-config-file={}", self.admission_config.display()),
             "--profiling=false".into(),
         ]
     }
@@ -293,6 +311,29 @@ status:
         &self.kubeconfig
     }
 
+    /// The CA whose certificate the API server presents to admission webhooks
+    /// (`ecskube serve --client-ca`).
+    pub fn webhook_client_ca(&self) -> &Path {
+        &self.webhook_client_ca
+    }
+
+    /// A kubeconfig authenticating as ServiceAccount `namespace/name` (a
+    /// TokenRequest token, valid for an hour), written into the work dir.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<PathBuf> {
+        let token = self.kubectl_ok(&["create", "token", name, "-n", namespace, "--duration=1h"], None)?;
+        let path = self.work_path.join(format!("kubeconfig-{namespace}-{name}"));
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        kubeconfig::write_token(&path, &self.server_url, &self.pki_files.ca_cert, &user, token.trim())?;
+        Ok(path)
+    }
+
+    /// kubectl as the user of `kubeconfig` (e.g. [`DevCluster::service_account_kubeconfig`]).
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Result<KubectlOutput> {
+        let mut cmd = Command::new(self.kubectl_path());
+        cmd.arg(format!("--kubeconfig={}", kubeconfig.display())).env_remove("KUBECONFIG");
+        run_captured(cmd, args, stdin)
+    }
+
     /// Path of the kubectl built with the control plane.
     pub fn kubectl_path(&self) -> PathBuf {
         self.bin_dir.join("kubectl")
@@ -340,26 +381,7 @@ status:
 
     /// Runs kubectl with `args` (and optional stdin), capturing its output.
     pub fn kubectl_run(&self, args: &[&str], stdin: Option<&str>) -> Result<KubectlOutput> {
-        let mut cmd = self.kubectl();
-        cmd.args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("running kubectl {}", args.join(" ")))?;
-        if let Some(input) = stdin {
-            // Write from a thread: kubectl may fill its stdout pipe first.
-            let mut pipe = child.stdin.take().expect("piped stdin");
-            let input = input.to_string();
-            thread::spawn(move || {
-                let _ = pipe.write_all(input.as_bytes());
-            });
-        }
-        let out = child.wait_with_output()?;
-        Ok(KubectlOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        run_captured(self.kubectl(), args, stdin)
     }
 
     /// Like [`DevCluster::kubectl_run`] but fails (with stderr) unless kubectl
@@ -409,6 +431,29 @@ impl Drop for DevCluster {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Runs `cmd args...` with optional stdin, capturing stdout and stderr.
+fn run_captured(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Result<KubectlOutput> {
+    cmd.args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("running kubectl {}", args.join(" ")))?;
+    if let Some(input) = stdin {
+        // Write from a thread: kubectl may fill its stdout pipe first.
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        let input = input.to_string();
+        thread::spawn(move || {
+            let _ = pipe.write_all(input.as_bytes());
+        });
+    }
+    let out = child.wait_with_output()?;
+    Ok(KubectlOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 const WORK_DIR_PREFIX: &str = "ecskube-devcluster-";

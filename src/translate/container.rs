@@ -4,7 +4,7 @@
 
 use super::links::{link_env, parse_link};
 use super::resources::{cpu_units, mebibytes};
-use super::{k8s_container_name, Ctx};
+use super::{int32, k8s_container_name, Ctx};
 use crate::at;
 use crate::diag::Code;
 use crate::ecs::model::ContainerDefinition;
@@ -140,7 +140,7 @@ fn ports(ctx: &mut Ctx, i: usize, host_network: bool) -> Option<Vec<ContainerPor
         let protocol = p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase();
         if out
             .iter()
-            .any(|o| o.container_port == port as i32 && o.protocol.as_deref() == Some(&protocol))
+            .any(|o| o.container_port == int32(port) && o.protocol.as_deref() == Some(&protocol))
         {
             continue;
         }
@@ -156,7 +156,7 @@ fn ports(ctx: &mut Ctx, i: usize, host_network: bool) -> Option<Vec<ContainerPor
             valid
         });
         out.push(ContainerPort {
-            container_port: port as i32,
+            container_port: int32(port),
             protocol: Some(protocol),
             name,
             ..Default::default()
@@ -171,13 +171,13 @@ fn resources(c: &ContainerDefinition) -> Option<ResourceRequirements> {
     let mut requests: BTreeMap<String, Quantity> = BTreeMap::new();
     let mut limits: BTreeMap<String, Quantity> = BTreeMap::new();
     if let Some(cpu) = c.cpu.filter(|c| *c > 0) {
-        requests.insert("cpu".into(), cpu_units(cpu as u64));
+        requests.insert("cpu".into(), cpu_units(u64::try_from(cpu).unwrap_or(0)));
     }
     if let Some(mem) = c.memory.filter(|m| *m > 0) {
-        limits.insert("memory".into(), mebibytes(mem as u64));
+        limits.insert("memory".into(), mebibytes(u64::try_from(mem).unwrap_or(0)));
     }
     if let Some(req) = c.memory_reservation.filter(|m| *m > 0).or(c.memory.filter(|m| *m > 0)) {
-        requests.insert("memory".into(), mebibytes(req as u64));
+        requests.insert("memory".into(), mebibytes(u64::try_from(req).unwrap_or(0)));
     }
     for r in &c.resource_requirements {
         if r.kind.as_deref() == Some("GPU") {

@@ -128,6 +128,12 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// An ECS integer as a Kubernetes int32. The engine refuses values beyond
+/// 32 bits (AWS's own width), so this saturates only for a value it missed.
+pub(crate) fn int32(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+}
+
 /// The stable selector of an ECSDeployment's pods.
 pub fn selector(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([

@@ -366,7 +366,7 @@ fn spread_ephemeral_storage(ctx: &Ctx, containers: &mut [Container]) {
     if containers.is_empty() {
         return;
     }
-    let share = (gib as u64).div_ceil(containers.len() as u64);
+    let share = gib.unsigned_abs().div_ceil(containers.len() as u64);
     for c in containers {
         let r = c.resources.get_or_insert_with(Default::default);
         r.limits

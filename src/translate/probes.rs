@@ -3,6 +3,7 @@
 //! the service's healthCheckGracePeriodSeconds) -> a startup probe whose
 //! allowance covers that period before liveness counts.
 
+use super::int32;
 use crate::ecs::model::HealthCheck;
 use k8s_openapi::api::core::v1::{ExecAction, Probe};
 
@@ -19,8 +20,8 @@ pub fn exec_command(h: &HealthCheck) -> Option<Vec<String>> {
 fn probe(h: &HealthCheck, command: Vec<String>, failure_threshold: i32) -> Probe {
     Probe {
         exec: Some(ExecAction { command: Some(command) }),
-        period_seconds: Some(h.interval.unwrap_or(30) as i32),
-        timeout_seconds: Some(h.timeout.unwrap_or(5) as i32),
+        period_seconds: Some(int32(h.interval.unwrap_or(30))),
+        timeout_seconds: Some(int32(h.timeout.unwrap_or(5))),
         failure_threshold: Some(failure_threshold),
         ..Default::default()
     }
@@ -36,12 +37,12 @@ pub struct Probes {
 /// startup allowance as it delays ECS's health-based replacement.
 pub fn probes(h: &HealthCheck, grace: Option<i64>) -> Option<Probes> {
     let command = exec_command(h)?;
-    let retries = h.retries.unwrap_or(3) as i32;
+    let retries = int32(h.retries.unwrap_or(3));
     let interval = h.interval.unwrap_or(30).max(1);
     let allowance = h.start_period.unwrap_or(0).max(grace.unwrap_or(0));
     let startup = (allowance > 0).then(|| {
-        let periods = (allowance + interval - 1) / interval;
-        probe(h, command.clone(), periods as i32 + retries)
+        let periods = allowance.saturating_add(interval - 1) / interval;
+        probe(h, command.clone(), int32(periods).saturating_add(retries))
     });
     Some(Probes {
         readiness: probe(h, command.clone(), retries),
@@ -55,8 +56,8 @@ pub fn healthy_gate(h: &HealthCheck) -> Option<Probe> {
     let command = exec_command(h)?;
     let interval = h.interval.unwrap_or(30).max(1);
     let allowance = h.start_period.unwrap_or(0);
-    let periods = (allowance + interval - 1) / interval;
-    Some(probe(h, command, periods as i32 + h.retries.unwrap_or(3) as i32))
+    let periods = allowance.saturating_add(interval - 1) / interval;
+    Some(probe(h, command, int32(periods).saturating_add(int32(h.retries.unwrap_or(3)))))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 pub fn cpu_units(units: u64) -> Quantity {
-    let milli = (units * 1000).div_ceil(1024).max(1);
+    let milli = units.saturating_mul(1000).div_ceil(1024).max(1);
     if milli % 1000 == 0 {
         Quantity((milli / 1000).to_string())
     } else {

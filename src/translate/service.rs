@@ -4,7 +4,7 @@
 //! discovery and Service Connect give inside ECS), with Service Connect
 //! client aliases as extra ports where they fit; no ports, no Service.
 
-use super::{k8s_container_name, k8s_name, selector, Ctx};
+use super::{int32, k8s_container_name, k8s_name, selector, Ctx};
 use crate::at;
 use crate::diag::Code;
 use crate::ecs::model::{Service as EcsService, TaskDefinition};
@@ -21,15 +21,15 @@ fn port_name(container: &str, port: i64, protocol: &str) -> String {
 fn add(ports: &mut Vec<ServicePort>, name: String, port: i64, target: i64, protocol: String) -> bool {
     if ports
         .iter()
-        .any(|p| p.port == port as i32 && p.protocol.as_deref() == Some(&protocol))
+        .any(|p| p.port == int32(port) && p.protocol.as_deref() == Some(&protocol))
         || ports.iter().any(|p| p.name.as_deref() == Some(&name))
     {
         return false;
     }
     ports.push(ServicePort {
         name: Some(name),
-        port: port as i32,
-        target_port: Some(IntOrString::Int(target as i32)),
+        port: int32(port),
+        target_port: Some(IntOrString::Int(int32(target))),
         protocol: Some(protocol),
         ..Default::default()
     });

@@ -158,7 +158,7 @@ fn memory_volume(name: &str, size_mib: i64) -> Volume {
         empty_dir: Some(EmptyDirVolumeSource {
             medium: Some("Memory".into()),
             mode: None,
-            size_limit: (size_mib > 0).then(|| mebibytes(size_mib as u64)),
+            size_limit: (size_mib > 0).then(|| mebibytes(size_mib.unsigned_abs())),
         }),
         ..Default::default()
     }

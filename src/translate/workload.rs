@@ -2,7 +2,7 @@
 //! the task. desiredCount -> replicas; maximumPercent / minimumHealthyPercent
 //! -> maxSurge / maxUnavailable; deploymentCircuitBreaker -> progressDeadlineSeconds.
 
-use super::{selector, Ctx, Object};
+use super::{int32, selector, Ctx, Object};
 use crate::at;
 use crate::diag::Code;
 use k8s_openapi::api::apps::v1::{
@@ -43,7 +43,7 @@ pub fn build(ctx: &mut Ctx, template: PodTemplateSpec) -> Object {
             ..Default::default()
         }));
     }
-    let replicas = ctx.service.and_then(|s| s.model.desired_count).unwrap_or(1) as i32;
+    let replicas = int32(ctx.service.and_then(|s| s.model.desired_count).unwrap_or(1));
     let breaker = ctx.service.and_then(|s| {
         let b = s.model.deployment_configuration.as_ref()?.deployment_circuit_breaker.as_ref()?;
         b.enable.filter(|e| *e).map(|_| (s, b.rollback == Some(true)))

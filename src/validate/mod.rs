@@ -104,7 +104,7 @@ impl<T> Definition<'_, T> {
                     // The user's own key, even when written in the other casing.
                     let user_key = value
                         .and_then(Value::as_object)
-                        .and_then(|o| o.keys().find(|k| k.eq_ignore_ascii_case(name)))
+                        .and_then(|o| user_key(o, name))
                         .map_or(name.to_string(), Clone::clone);
                     value = value.and_then(|v| v.get(&user_key));
                     path.push_key(&user_key);
@@ -145,6 +145,31 @@ macro_rules! at {
     ($def:expr $(, $seg:expr)* $(,)?) => {
         $def.at(&[$($crate::path::Seg::from($seg)),*])
     };
+}
+
+/// The key `name` has in `object`, in whichever casing the user wrote it.
+/// Direct lookups first: a scan of every key would make each diagnostic as
+/// costly as the object is large (no ECS object has more than ~60 members,
+/// so only objects up to 128 keys are scanned for odd casings).
+fn user_key<'o>(object: &'o serde_json::Map<String, Value>, name: &str) -> Option<&'o String> {
+    if let Some((k, _)) = object.get_key_value(name) {
+        return Some(k);
+    }
+    let mut flipped = name.to_string();
+    if let Some(first) = flipped.get_mut(..1) {
+        if first.chars().all(|c| c.is_ascii_uppercase()) {
+            first.make_ascii_lowercase();
+        } else {
+            first.make_ascii_uppercase();
+        }
+    }
+    if let Some((k, _)) = object.get_key_value(&flipped) {
+        return Some(k);
+    }
+    if object.len() > 128 {
+        return None;
+    }
+    object.keys().find(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// What the user pasted: an ECSDeployment's Task and Service, or bare definitions.

@@ -24,7 +24,13 @@ pub struct Checker<'r> {
     /// reported already: skip them silently.
     pub intrinsics_reported: bool,
     mixed_reported: bool,
+    /// Did-you-mean suggestions still to compute: each costs an edit distance
+    /// per member, so an object of thousands of unknown keys gets them for the first few only.
+    suggestions_left: usize,
 }
+
+/// Unknown keys per definition that get a did-you-mean.
+const MAX_SUGGESTIONS: usize = 100;
 
 impl<'r> Checker<'r> {
     pub fn new(schema: &'static Schema, report: &'r mut Report, implied: &'static [&'static str]) -> Self {
@@ -34,6 +40,7 @@ impl<'r> Checker<'r> {
             implied,
             intrinsics_reported: false,
             mixed_reported: false,
+            suggestions_left: MAX_SUGGESTIONS,
         }
     }
 
@@ -166,11 +173,17 @@ impl<'r> Checker<'r> {
                 let mut d = self
                     .report
                     .error(Code::UnknownField, path.key(key).to_string(), format!("unknown field `{key}`"));
-                if let Some(s) = did_you_mean(key, members.iter().filter(|m| !m.read_only).map(|m| m.name)) {
+                let suggestion = if self.suggestions_left > 0 {
+                    self.suggestions_left -= 1;
+                    did_you_mean(key, members.iter().filter(|m| !m.read_only).map(|m| m.name))
+                } else {
+                    None
+                };
+                if let Some(s) = suggestion {
                     d.message = format!("unknown field `{key}`; did you mean `{s}`?");
                     d = d.expected(format!("`{s}`"));
                 }
-                d.found(format!("`{key}`"));
+                d.found(format!("`{}`", clip_key(key)));
                 continue;
             };
             if member.read_only {
@@ -337,14 +350,22 @@ impl<'r> Checker<'r> {
             }
         };
         if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+            let range = format!(
+                "{} to {}",
+                min.map_or("any".into(), |m| m.to_string()),
+                max.map_or("any".into(), |m| m.to_string())
+            );
+            let full_width = min == Some(i32::MIN.into()) && max == Some(i32::MAX.into());
             self.report
                 .error(Code::Invalid, path.to_string(), "number out of range")
-                .expected(format!(
-                    "{} to {}",
-                    min.map_or("any".into(), |m| m.to_string()),
-                    max.map_or("any".into(), |m| m.to_string())
-                ))
+                .expected(if full_width {
+                    format!("a 32-bit integer ({range}), the ECS API's integer")
+                } else {
+                    range
+                })
                 .found(n.to_string());
+            // Out of range is not a value the rules or the translation may use.
+            return None;
         }
         Some(Value::from(n))
     }
@@ -440,6 +461,18 @@ fn placeholder_hint(value: &Value) -> &'static str {
 }
 
 pub use crate::spelling::did_you_mean;
+
+/// A key as a diagnostic quotes it: the path already holds it whole.
+fn clip_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.len() <= 80 {
+        return key.into();
+    }
+    let mut end = 77;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &key[..end]).into()
+}
 
 /// AWS patterns compiled once; a pattern this regex engine cannot read is skipped.
 fn compiled(pattern: &'static str) -> Option<regex::Regex> {

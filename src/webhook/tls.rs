@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
@@ -38,6 +39,8 @@ pub enum TlsError {
     NoPrivateKey { path: PathBuf },
     #[error("{}: unusable private key: {source}", path.display())]
     InvalidKey { path: PathBuf, source: rustls::Error },
+    #[error("{}: not a usable client CA: {message}", path.display())]
+    ClientCa { path: PathBuf, message: String },
     #[error("{} does not match the certificate in {}: {source}", key.display(), cert.display())]
     KeyMismatch {
         cert: PathBuf,
@@ -180,17 +183,55 @@ impl fmt::Debug for ReloadingCert {
     }
 }
 
-/// The admission server's rustls config: ring, TLS 1.3 + 1.2, no client
-/// auth, ALPN http/1.1 (actix-web is built without HTTP/2; it also prepends
-/// its own protocol list, so the duplicate entry is harmless).
+/// The admission server's rustls config: ring, TLS 1.3 + 1.2, ALPN
+/// http/1.1 (actix-web is built without HTTP/2; it also prepends its own
+/// protocol list, so the duplicate entry is harmless). Without a client CA
+/// anyone who reaches the port may ask; see [`client_verifier`].
 pub fn server_config(resolver: Arc<ReloadingCert>) -> ServerConfig {
-    let mut config = ServerConfig::builder_with_provider(resolver.provider.clone())
+    with_client_auth(resolver, None)
+}
+
+/// [`server_config`], requiring a client certificate signed by `client_ca`
+/// when one is given (`--client-ca`).
+pub fn with_client_auth(resolver: Arc<ReloadingCert>, client_ca: Option<Arc<dyn ClientCertVerifier>>) -> ServerConfig {
+    let builder = ServerConfig::builder_with_provider(resolver.provider.clone())
         .with_protocol_versions(PROTOCOL_VERSIONS)
-        .expect("the ring provider supports TLS 1.2 and 1.3")
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .expect("the ring provider supports TLS 1.2 and 1.3");
+    let builder = match client_ca {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config
+}
+
+/// Only clients with a certificate from the CA in `path` may connect: the
+/// API server, when its AdmissionConfiguration gives it one (README,
+/// "Security"). Read once at start.
+pub fn client_verifier(path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let pem = read(path)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|source| TlsError::Pem {
+            path: path.to_owned(),
+            source,
+        })?;
+        roots.add(cert).map_err(|source| TlsError::InvalidKey {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCertificate { path: path.to_owned() });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| TlsError::ClientCa {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {

@@ -87,7 +87,7 @@ pub static API: Schema = Schema {
     /* 4 */ Shape { name: "RepositoryCredentials", kind: Kind::Struct(&[
         Member { name: "credentialsParameter", canonical: "credentialsParameter", shape: 1, required: true, read_only: false },
     ]) },
-    /* 5 */ Shape { name: "Integer", kind: Kind::Integer { min: None, max: None } },
+    /* 5 */ Shape { name: "Integer", kind: Kind::Integer { min: Some(-2147483648), max: Some(2147483647) } },
     /* 6 */ Shape { name: "StringList", kind: Kind::List { item: 1, min: None, max: None } },
     /* 7 */ Shape { name: "PortMapping", kind: Kind::Struct(&[
         Member { name: "containerPort", canonical: "containerPort", shape: 5, required: false, read_only: false },
@@ -602,7 +602,7 @@ pub static CFN: Schema = Schema {
     ]) },
     /* 2 */ Shape { name: "string", kind: Kind::String { enums: &[], min_len: None, max_len: None, pattern: None } },
     /* 3 */ Shape { name: "CommandList", kind: Kind::List { item: 2, min: None, max: None } },
-    /* 4 */ Shape { name: "integer", kind: Kind::Integer { min: None, max: None } },
+    /* 4 */ Shape { name: "integer", kind: Kind::Integer { min: Some(-2147483648), max: Some(2147483647) } },
     /* 5 */ Shape { name: "TaskDefinition.ContainerDependency", kind: Kind::Struct(&[
         Member { name: "Condition", canonical: "condition", shape: 6, required: false, read_only: false },
         Member { name: "ContainerName", canonical: "containerName", shape: 2, required: false, read_only: false },
