@@ -2,20 +2,28 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy control-plane run bench bench-webhook schema fuzz-adversarial
+.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-webhook schema fuzz-adversarial
 
 all: build
 
 build:
 	$(CARGO) build --release --bins
 
-# Every check CI runs: formatting, lints, and all tests (unit, integration, end-to-end).
-test: tools control-plane fmt-check clippy
+# Every check CI runs: formatting, lints, the minimum Rust version, and all
+# tests (unit, integration, end-to-end).
+test: tools control-plane fmt-check clippy msrv
 	$(CARGO) test --all-targets
 
 # The Rust components the checks need (rustup is how this machine's Rust is installed).
 tools:
 	rustup component add rustfmt clippy
+
+# Cargo.toml's rust-version is the oldest toolchain that builds ecskube (the
+# newest minimum among its dependencies: kube 5 and actix-web need 1.89).
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+msrv:
+	rustup toolchain install $(MSRV) --profile minimal
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV) check --all-targets --locked
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -21,7 +21,7 @@ use serde_json::Value;
     category = "all",
     namespaced,
     status = "ECSDeploymentStatus",
-    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.replicas"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
     printcolumn = r#"{"name":"Service","type":"string","jsonPath":".status.service"}"#,
     printcolumn = r#"{"name":"Address","type":"string","jsonPath":".status.address"}"#,
@@ -80,6 +80,10 @@ pub struct ECSDeploymentStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions")]
     pub conditions: Vec<Condition>,
+    /// The replicas the spec asks for (a DaemonSet: the nodes it should run on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+    /// The workload's pods now, surge included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +99,10 @@ pub struct ECSDeploymentStatus {
     /// The children, as `Kind/name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<String>,
+    /// A digest of the TaskFrom/ServiceFrom ConfigMap content the children
+    /// were last made from (admission re-judges an unchanged spec only when it differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
 }
 
 fn preserved(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

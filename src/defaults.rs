@@ -142,7 +142,8 @@ fn add(path: &Path, value: Value) -> PatchOperation {
 
 fn task_defaults(t: &Definition<'_, crate::ecs::model::TaskDefinition>, name: Option<&str>, ops: &mut Vec<PatchOperation>) {
     let Some(root) = Node::root(t) else { return };
-    if let Some(name) = name {
+    // A name ECS cannot take as a family is left for validation to explain.
+    if let Some(name) = name.filter(|n| crate::validate::rules::is_ecs_name(n)) {
         root.add_missing("family", json!(name), ops);
     }
     for container in root.children("containerDefinitions") {

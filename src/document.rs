@@ -353,6 +353,21 @@ pub fn definition_from_config_map(which: &str, name: &str, key: &str, text: &str
     }
 }
 
+/// A digest of the ConfigMap texts an object's definitions were read from
+/// (which, name, key, text): the controller records it in the status, so an
+/// admission can tell whether the content it would judge is what ran.
+pub fn source_digest<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str, &'a str, &'a str)>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (which, name, key, text) in sources {
+        for part in [which, name, key, text] {
+            for b in part.bytes().chain(std::iter::once(0)) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// The ConfigMap references of an ECSDeployment spec: (which, name, key).
 pub fn config_map_refs(v: &Value) -> Vec<(&'static str, String, String)> {
     let mut refs = Vec::new();

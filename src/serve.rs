@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Time the preflight may take before it becomes a warning (keep well under the webhook's timeoutSeconds).
     #[arg(long, default_value_t = 4000)]
     pub preflight_budget_ms: u64,
+    /// Preflights at once (others wait within their budget, then warn).
+    #[arg(long, default_value_t = 8)]
+    pub preflight_concurrency: usize,
     /// Time the engine may take for one admission (waiting for a free worker
     /// included) before the request is refused as too expensive to check.
     #[arg(long, default_value_t = 2000)]
@@ -141,11 +144,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Metrics::new(external_counters(&policy, cert.as_ref()));
-    let preflight = match (&client, args.preflight) {
-        (Some(c), true) => Some(Preflight {
-            client: c.clone(),
-            budget: Duration::from_millis(args.preflight_budget_ms),
-        }),
+    let preflight = match (&client, args.preflight && run_webhook) {
+        (Some(c), true) => {
+            let p = Preflight::new(
+                c.clone(),
+                Duration::from_millis(args.preflight_budget_ms),
+                args.preflight_concurrency,
+            );
+            p.warm().await;
+            Some(p)
+        }
         _ => None,
     };
     let state = Arc::new(State {

@@ -57,7 +57,7 @@ fn undeployable(file: &str, d: &Diagnostic) -> bool {
         // The all-parameters skeletons list every field with "" / 0 dummies.
         _ if file.contains("10-all-parameters-template") || file.contains("05-service-definition-template") => true,
         // Skeleton-style: an empty tag key.
-        Code::Invalid if file.contains("04-external-deployment-controller") => d.path == "tags[0].key",
+        Code::Invalid if file.contains("04-external-deployment-controller") => d.path == "tags[0].key" || d.path == "serviceName",
         // The AWS docs example mounts "fsx-windows-dir" but declares "fsx-windows-vol".
         Code::NotFound if file.contains("09-windows-fsx-volume") => d.path.ends_with("sourceVolume"),
         _ => false,

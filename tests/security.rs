@@ -666,3 +666,61 @@ fn peak_rss_mib(process: &EcskubeProcess) -> u64 {
         .unwrap()
         / 1024
 }
+
+#[test]
+fn a_preflight_ecskube_may_not_run_is_a_warning_not_the_users_error() {
+    let t = namespace("sec-limited");
+    let cluster = t.i.cluster;
+    // An account with the webhook's rights except creating Pods.
+    let manifests = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: limited-webhook, namespace: ecskube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ecskube-test-limited-webhook}
+rules:
+  - {apiGroups: [""], resources: [configmaps, services, serviceaccounts], verbs: [get]}
+  - {apiGroups: [apps], resources: [deployments, daemonsets], verbs: [get, create, patch]}
+  - {apiGroups: [""], resources: [services, serviceaccounts], verbs: [create, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ecskube-test-limited-webhook}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ecskube-test-limited-webhook}
+subjects: [{kind: ServiceAccount, name: limited-webhook, namespace: ecskube-system}]
+"#;
+    cluster.apply(manifests).unwrap();
+    let limited = EcskubeProcess::start_with(
+        cluster,
+        Path::new(env!("CARGO_BIN_EXE_ecskube")),
+        "security-limited",
+        &Launch {
+            kubeconfig: Some(cluster.service_account_kubeconfig("ecskube-system", "limited-webhook").unwrap()),
+            args: vec!["--webhook-only".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let object = ecsd(&t.ns, "web", json!({"Task": {"containerDefinitions": [web(json!({}))]}}));
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "2", "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
+        "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
+        "name": "web", "namespace": t.ns, "operation": "CREATE", "userInfo": {"username": "someone"},
+        "object": object, "dryRun": true}});
+    let addr = format!("127.0.0.1:{}", limited.webhook_port).parse().unwrap();
+    let mut tls = support::https::connect(addr, &limited.ca_pem).unwrap();
+    let resp = support::https::request(
+        &mut tls,
+        "POST",
+        "/validate",
+        Some("application/json"),
+        review.to_string().as_bytes(),
+    )
+    .unwrap();
+    let out: Value = serde_json::from_str(&resp.body).unwrap();
+    assert_eq!(out["response"]["allowed"], true, "{out}");
+    let warnings = out["response"]["warnings"].to_string();
+    assert!(warnings.contains("ecskube may not create pods"), "{warnings}");
+}

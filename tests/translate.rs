@@ -245,7 +245,8 @@ fn task_cpu_and_memory_become_pod_level_resources() {
     let out = run(deployment(task, None));
     assert_eq!(
         out.pod()["resources"],
-        json!({"requests": {"cpu": "1", "memory": "2048Mi"}, "limits": {"cpu": "1", "memory": "2048Mi"}})
+        // In the form the API server stores, so a re-read compares equal.
+        json!({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}})
     );
 }
 
@@ -374,7 +375,7 @@ fn security_and_process_settings() {
     let a = out.container("a");
     assert_eq!(
         a["securityContext"],
-        json!({"runAsUser": 1000, "runAsGroup": 2000, "privileged": true, "readOnlyRootFilesystem": true, "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}})
+        json!({"runAsUser": 1000, "runAsGroup": 2000, "runAsNonRoot": true, "privileged": true, "readOnlyRootFilesystem": true, "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}})
     );
     assert_eq!(a["workingDir"], "/srv");
     assert_eq!((a["stdin"].clone(), a["tty"].clone()), (json!(true), json!(true)));
@@ -510,4 +511,144 @@ fn every_object_round_trips_through_kubernetes_types() {
         };
         assert_eq!(&back, o);
     }
+}
+
+fn daemon(deployment_configuration: Value, network_mode: Option<&str>) -> Value {
+    let mut task = containers(json!([{"name": "agent", "image": "a", "memory": 64}]));
+    if let Some(mode) = network_mode {
+        task["networkMode"] = json!(mode);
+    }
+    let out = run(deployment(
+        task,
+        Some(json!({"schedulingStrategy": "DAEMON", "deploymentConfiguration": deployment_configuration})),
+    ));
+    out.kind("DaemonSet").expect("daemonset")["spec"]["updateStrategy"]["rollingUpdate"].clone()
+}
+
+#[test]
+fn daemon_rollouts_follow_ecs_and_set_exactly_one_of_surge_and_unavailable() {
+    // ECS stops a node's old task first, keeping minimumHealthyPercent running.
+    assert_eq!(
+        daemon(json!({"maximumPercent": 100, "minimumHealthyPercent": 0}), None),
+        json!({"maxSurge": 0, "maxUnavailable": "100%"})
+    );
+    assert_eq!(
+        daemon(json!({"maximumPercent": 100, "minimumHealthyPercent": 50}), None),
+        json!({"maxSurge": 0, "maxUnavailable": "50%"})
+    );
+    assert_eq!(
+        daemon(json!({"maximumPercent": 0, "minimumHealthyPercent": 0}), None),
+        json!({"maxSurge": 0, "maxUnavailable": "100%"})
+    );
+    // Only with no room to stop first does the new one start first.
+    assert_eq!(
+        daemon(json!({"maximumPercent": 200, "minimumHealthyPercent": 100}), None),
+        json!({"maxSurge": "100%", "maxUnavailable": 0})
+    );
+    assert_eq!(
+        daemon(json!({"maximumPercent": 150, "minimumHealthyPercent": 100}), None),
+        json!({"maxSurge": "50%", "maxUnavailable": 0})
+    );
+    // Both above zero: stop first (ECS's way for daemons); neither: one node at a time.
+    assert_eq!(
+        daemon(json!({"maximumPercent": 200, "minimumHealthyPercent": 50}), None),
+        json!({"maxSurge": 0, "maxUnavailable": "50%"})
+    );
+    assert_eq!(
+        daemon(json!({"maximumPercent": 100, "minimumHealthyPercent": 100}), None),
+        json!({"maxSurge": 1, "maxUnavailable": 0})
+    );
+    // Host networking: two pods cannot share a node's ports, so never surge there.
+    assert_eq!(
+        daemon(json!({"maximumPercent": 100, "minimumHealthyPercent": 100}), Some("host")),
+        json!({"maxSurge": 0, "maxUnavailable": 1})
+    );
+}
+
+#[test]
+fn every_secret_name_ecs_accepts_becomes_a_valid_unique_key() {
+    let task = containers(json!([{"name": "web", "image": "i", "memory": 64, "secrets": [
+        {"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"},
+        {"name": "$$$SECRET_NAME$$$", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/a"},
+        {"name": "###SECRET_NAME###", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/b"}]}]));
+    let out = run(deployment(task, None));
+    let env = out.container("web")["env"].as_array().unwrap().clone();
+    let key = |var: &str| {
+        env.iter().find(|e| e["name"] == var).unwrap()["valueFrom"]["secretKeyRef"]["key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(key("DB_PASSWORD"), "DB_PASSWORD");
+    let (a, b) = (key("$$$SECRET_NAME$$$"), key("###SECRET_NAME###"));
+    assert_ne!(a, b, "two variables share a key");
+    for k in [&a, &b] {
+        assert!(
+            k.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) && k.len() <= 253,
+            "{k}"
+        );
+    }
+    assert!(a.starts_with("___SECRET_NAME___-"), "{a}");
+}
+
+#[test]
+fn containers_hard_limits_beyond_the_task_scale_the_requests_down() {
+    let task = json!({"family": "f", "memory": "1024", "containerDefinitions": [
+        {"name": "app", "image": "app", "memory": 1024},
+        {"name": "envoy", "image": "envoy", "memoryReservation": 256, "essential": false, "dependsOn": []}]});
+    let out = run(deployment(task, None));
+    let request = |c: &str| out.container(c)["resources"]["requests"]["memory"].as_str().unwrap().to_string();
+    // 1280 MiB of requests in a 1024 MiB pod: scaled by 1024/1280, limits kept.
+    assert_eq!((request("app"), request("envoy")), ("819Mi".to_string(), "204Mi".to_string()));
+    assert_eq!(out.container("app")["resources"]["limits"]["memory"], "1Gi");
+    assert_eq!(out.pod()["resources"]["requests"]["memory"], "1Gi");
+    assert!(out.warned("spec.Task.memory"), "{:?}", out.warnings);
+}
+
+#[test]
+fn docker_security_options_and_numeric_users_carry_their_meaning() {
+    let task = containers(json!([
+        {"name": "app", "image": "i", "memory": 64, "user": "1000:1000",
+         "dockerSecurityOptions": ["no-new-privileges", "apparmor:my-profile", "label:type:svirt_t"],
+         "linuxParameters": {"capabilities": {"drop": ["ALL"]}}},
+        {"name": "tool", "image": "i", "memory": 64, "user": "0", "dockerSecurityOptions": ["seccomp:unconfined"]}]));
+    let out = run(deployment(task, None));
+    let app = &out.container("app")["securityContext"];
+    assert_eq!(app["allowPrivilegeEscalation"], false);
+    assert_eq!(app["runAsNonRoot"], true);
+    assert_eq!(app["runAsUser"], 1000);
+    assert_eq!(
+        app["appArmorProfile"],
+        json!({"type": "Localhost", "localhostProfile": "my-profile"})
+    );
+    assert!(
+        out.warned("spec.Task.containerDefinitions[0].dockerSecurityOptions[2]"),
+        "{:?}",
+        out.warnings
+    );
+    let tool = &out.container("tool")["securityContext"];
+    assert!(tool["runAsNonRoot"].is_null(), "uid 0 is root: {tool}");
+    assert_eq!(tool["seccompProfile"]["type"], "Unconfined");
+    // Docker's default seccomp profile, for every container that does not opt out.
+    assert_eq!(out.pod()["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+}
+
+#[test]
+fn tcp_and_udp_on_one_port_are_two_ports_and_ignored_health_checks_make_no_probe() {
+    let task = containers(json!([{"name": "dns", "image": "coredns", "memory": 64,
+        "portMappings": [{"containerPort": 53, "protocol": "tcp"}, {"containerPort": 53, "protocol": "udp"}],
+        "healthCheck": {"command": ["/healthcheck"]}}]));
+    let out = run(deployment(task, None));
+    let ports = out.container("dns")["ports"].as_array().unwrap().clone();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    let svc = out.kind("Service").unwrap();
+    let names: Vec<&str> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1]);
+    assert!(out.container("dns")["livenessProbe"].is_null());
 }

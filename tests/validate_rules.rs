@@ -73,10 +73,17 @@ fn wrong_types_and_enums_and_required() {
         "containerDefinitions[0].memory",
     );
     has_error(
-        json!({"containerDefinitions": [web()], "networkMode": "awsVpc"}),
+        json!({"containerDefinitions": [web()], "networkMode": "awsvpcx"}),
         Code::NotSupported,
         "networkMode",
     );
+    // Another case of a valid value is taken as meant, with a warning.
+    let case = diags(json!({"containerDefinitions": [web()], "networkMode": "awsVpc"}));
+    assert!(
+        case.contains(&(Severity::Warning, Code::Converted, "networkMode".into())),
+        "{case:?}"
+    );
+    assert!(!case.iter().any(|(s, ..)| *s == Severity::Error), "{case:?}");
     has_error(
         task(json!([{"image": "i", "memory": 64}])),
         Code::Required,
@@ -166,18 +173,11 @@ fn memory_floor_and_reservation_below_limit() {
 }
 
 #[test]
-fn ports_in_range_and_one_protocol_per_port() {
+fn ports_in_range() {
     has_error(
         task(json!([{"name": "a", "image": "i", "memory": 64, "portMappings": [{"containerPort": 70000}]}])),
         Code::Invalid,
         "containerDefinitions[0].portMappings[0].containerPort",
-    );
-    has_error(
-        task(
-            json!([{"name": "a", "image": "i", "memory": 64, "portMappings": [{"containerPort": 53}, {"containerPort": 53, "protocol": "udp"}]}]),
-        ),
-        Code::Duplicate,
-        "containerDefinitions[0].portMappings[1].protocol",
     );
 }
 
@@ -260,10 +260,14 @@ fn fargate_forbids_what_its_docs_say() {
 #[test]
 fn health_check_ranges_and_command() {
     let v =
-        task(json!([{"name": "a", "image": "i", "memory": 64, "healthCheck": {"command": ["curl", "x"], "interval": 1, "retries": 11}}]));
-    has_error(v.clone(), Code::Invalid, "containerDefinitions[0].healthCheck.command");
-    has_error(v.clone(), Code::Invalid, "containerDefinitions[0].healthCheck.interval");
-    has_error(v, Code::Invalid, "containerDefinitions[0].healthCheck.retries");
+        task(json!([{"name": "a", "image": "i", "memory": 64, "healthCheck": {"command": ["CMD", "x"], "interval": 1, "retries": 11}}]));
+    assert_eq!(
+        errors(v),
+        [
+            (Code::Invalid, "containerDefinitions[0].healthCheck.interval".to_string()),
+            (Code::Invalid, "containerDefinitions[0].healthCheck.retries".to_string())
+        ]
+    );
 }
 
 fn deployment(service: Value) -> Value {
@@ -379,4 +383,177 @@ fn efs_access_point_needs_transit_encryption_and_awsvpc_limits() {
         Code::Invalid,
         "spec.Service.networkConfiguration.awsvpcConfiguration.subnets",
     );
+}
+
+// ---- What real deployed files hold, and AWS accepts (issue: real files refused) ----
+
+#[test]
+fn one_port_on_tcp_and_udp_is_two_ports() {
+    let dns = json!({"name": "dns", "image": "coredns", "memory": 64, "portMappings": [
+        {"containerPort": 53, "protocol": "tcp"}, {"containerPort": 53, "protocol": "udp"}]});
+    assert_eq!(errors(task(json!([dns]))), vec![]);
+    // The same port and protocol twice is still a mistake.
+    let twice = json!({"name": "dns", "image": "coredns", "memory": 64, "portMappings": [
+        {"containerPort": 53}, {"containerPort": 53, "protocol": "tcp"}]});
+    assert_eq!(
+        errors(task(json!([twice]))),
+        vec![(Code::Duplicate, "containerDefinitions[0].portMappings[1]".into())]
+    );
+}
+
+#[test]
+fn a_health_check_docker_ignores_is_a_warning() {
+    for command in [json!(["/healthcheck"]), json!(["echo"])] {
+        let c = json!({"name": "web", "image": "nginx", "memory": 64, "healthCheck": {"command": command}});
+        let all = diags(task(json!([c])));
+        assert!(!all.iter().any(|(s, ..)| *s == Severity::Error), "{all:?}");
+        assert!(
+            all.contains(&(
+                Severity::Warning,
+                Code::NotCarriedOver,
+                "containerDefinitions[0].healthCheck.command".into()
+            )),
+            "{all:?}"
+        );
+    }
+}
+
+#[test]
+fn enum_values_in_another_case_are_normalized_with_a_warning() {
+    let cfn = json!({"Properties": {"Family": "f", "ContainerDefinitions": [
+        {"Name": "web", "Image": "nginx", "Memory": 64, "PortMappings": [{"ContainerPort": 80, "Protocol": "TCP"}]}]}});
+    let doc = EcsDocument::classify(cfn);
+    let a = doc.analyze();
+    assert!(!a.report.has_errors(), "{:?}", a.report.diagnostics);
+    let w = a
+        .report
+        .warnings()
+        .find(|d| d.path == "Properties.ContainerDefinitions[0].PortMappings[0].Protocol")
+        .unwrap();
+    assert_eq!(w.code, Code::Converted);
+    assert!(w.message.contains("\"TCP\" is taken as \"tcp\""), "{}", w.message);
+    assert_eq!(
+        a.task.unwrap().model.container_definitions[0].port_mappings[0].protocol.as_deref(),
+        Some("tcp")
+    );
+}
+
+#[test]
+fn hard_limits_may_each_reach_the_task_memory_but_reservations_must_fit() {
+    // CDK's shape: the app gets the task's memory, sidecars reserve a little.
+    let cdk = json!({"family": "f", "memory": "1024", "containerDefinitions": [
+        {"name": "app", "image": "app", "memory": 1024},
+        {"name": "envoy", "image": "envoy", "memoryReservation": 128, "essential": false},
+        {"name": "xray", "image": "xray", "memoryReservation": 64, "essential": false}]});
+    assert_eq!(errors(cdk), vec![]);
+    // What RegisterTaskDefinition refuses: reservations over the task's memory, or one hard limit above it.
+    let over = json!({"family": "f", "memory": "512", "containerDefinitions": [
+        {"name": "a", "image": "a", "memoryReservation": 300}, {"name": "b", "image": "b", "memoryReservation": 300}]});
+    assert_eq!(errors(over), vec![(Code::Invalid, "memory".into())]);
+    let above = json!({"family": "f", "memory": "512", "containerDefinitions": [{"name": "a", "image": "a", "memory": 1024}]});
+    assert_eq!(errors(above), vec![(Code::Invalid, "containerDefinitions[0].memory".into())]);
+}
+
+#[test]
+fn exported_definitions_with_empty_enums_and_disabled_alarms_are_accepted() {
+    // `ecspresso init` / describe-* output.
+    let exported = json!({"family": "f", "ipcMode": "", "pidMode": "", "containerDefinitions": [
+        {"name": "web", "image": "nginx", "memory": 64, "versionConsistency": ""}]});
+    assert_eq!(errors(exported), vec![]);
+    let service = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+        "spec": {"Task": {"containerDefinitions": [web()]},
+                 "Service": {"deploymentConfiguration": {"alarms": {"enable": false, "rollback": false}}}}});
+    assert_eq!(errors(service), vec![]);
+    // Enabled alarms still need their names.
+    let enabled = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+        "spec": {"Task": {"containerDefinitions": [web()]},
+                 "Service": {"deploymentConfiguration": {"alarms": {"enable": true, "rollback": false}}}}});
+    has_error(enabled, Code::Required, "spec.Service.deploymentConfiguration.alarms.alarmNames");
+}
+
+// ---- What AWS refuses (differential against AWS's models) ----
+
+#[test]
+fn integers_beyond_the_models_32_bits_are_refused() {
+    let big = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+        "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "cpu": 1_099_511_627_776i64}]},
+                 "Service": {"desiredCount": 4_294_967_297i64, "healthCheckGracePeriodSeconds": 2_147_483_648i64,
+                             "deploymentConfiguration": {"maximumPercent": 1_000_000_000_000i64}}}});
+    let errs = errors(big.clone());
+    for path in [
+        "spec.Task.containerDefinitions[0].cpu",
+        "spec.Service.desiredCount",
+        "spec.Service.healthCheckGracePeriodSeconds",
+        "spec.Service.deploymentConfiguration.maximumPercent",
+    ] {
+        assert!(errs.contains(&(Code::Invalid, path.to_string())), "{path}: {errs:?}");
+    }
+    let doc = EcsDocument::classify(big);
+    let a = doc.analyze();
+    let d = a.report.errors().find(|d| d.path == "spec.Service.desiredCount").unwrap();
+    assert!(d.expected.contains("32-bit integer"), "{d}");
+    // The largest 32-bit value is fine.
+    let edge = json!({"family": "f", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "cpu": 2_147_483_647i64}]});
+    assert!(!errors(edge).iter().any(|(_, p)| p.ends_with(".cpu")));
+}
+
+#[test]
+fn long_images_blank_service_names_and_daemon_counts_are_refused() {
+    let long = json!({"family": "f", "containerDefinitions": [{"name": "web", "image": "a".repeat(256), "memory": 64}]});
+    assert_eq!(errors(long), vec![(Code::Invalid, "containerDefinitions[0].image".into())]);
+    let object = |service: Value| {
+        json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+               "spec": {"Task": {"containerDefinitions": [web()]}, "Service": service}})
+    };
+    assert_eq!(
+        errors(object(json!({"serviceName": "   "}))),
+        vec![(Code::Invalid, "spec.Service.serviceName".into())]
+    );
+    assert_eq!(
+        errors(object(json!({"schedulingStrategy": "DAEMON", "desiredCount": 2}))),
+        vec![(Code::Invalid, "spec.Service.desiredCount".into())]
+    );
+    let cfn = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+        "spec": {"Task": {"containerDefinitions": [web()]},
+                 "Service": {"Properties": {"SchedulingStrategy": "DAEMON", "DesiredCount": 1}}}});
+    assert_eq!(errors(cfn), vec![(Code::Invalid, "spec.Service.Properties.DesiredCount".into())]);
+    // describe-services reports a count for a DAEMON service, read-only: fine.
+    let described = json!({"services": [{"serviceName": "agent", "schedulingStrategy": "DAEMON", "desiredCount": 3}]});
+    assert!(!errors(described).iter().any(|(_, p)| p.ends_with("desiredCount")));
+}
+
+#[test]
+fn null_list_items_and_binpack_without_a_field_are_refused() {
+    let nulls = json!({"family": "f", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "ulimits": [null]}]});
+    assert_eq!(
+        errors(nulls),
+        vec![(Code::InvalidType, "containerDefinitions[0].ulimits[0]".into())]
+    );
+    let binpack = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web"},
+        "spec": {"Task": {"containerDefinitions": [web()]}, "Service": {"placementStrategy": [{"type": "binpack"}]}}});
+    assert_eq!(
+        errors(binpack),
+        vec![(Code::Required, "spec.Service.placementStrategy[0].field".into())]
+    );
+}
+
+#[test]
+fn a_family_implied_by_a_dotted_name_is_explained_at_the_name() {
+    let object = |task: Value| json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "web.v2"}, "spec": {"Task": task}});
+    let doc = EcsDocument::classify(object(json!({"containerDefinitions": [web()]})));
+    let a = doc.analyze();
+    let errs: Vec<_> = a.report.errors().collect();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, "metadata.name");
+    assert!(
+        errs[0].message.contains("the task family defaults to the object's name") && errs[0].message.contains("set spec.Task.family"),
+        "{}",
+        errs[0].message
+    );
+    // An explicit family makes the name fine.
+    assert_eq!(errors(object(json!({"family": "web-v2", "containerDefinitions": [web()]}))), vec![]);
+    // And the defaults never write a family ECS would refuse.
+    let analysis = doc.analyze();
+    let patch = ecskube::defaults::compute(&analysis, doc.name());
+    assert!(!serde_json::to_string(&patch).unwrap().contains("family"), "{patch:?}");
 }

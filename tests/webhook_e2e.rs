@@ -11,25 +11,47 @@ use support::{shared_cluster, test_namespace, DumpLogsOnPanic};
 
 const POLICY: &str = "allowedImagePrefixes: []\nfields:\n  - path: task.containerDefinitions[*].dockerLabels\n    action: forbid\n    name: no-docker-labels\n";
 
-/// One webhook process for the test binary, installed into the shared cluster.
+/// One `ecskube serve` (webhook and controller, as deployed) for the test
+/// binary, installed into the shared cluster once the API server calls it.
 fn webhook() -> (&'static DevCluster, &'static EcskubeProcess) {
     static SERVER: OnceLock<EcskubeProcess> = OnceLock::new();
     let cluster = shared_cluster();
     let server = SERVER.get_or_init(|| {
         let policy = cluster.work_dir().join("e2e-policy.yaml");
         std::fs::write(&policy, POLICY).unwrap();
-        let args = vec!["--webhook-only".to_string(), format!("--policy={}", policy.display())];
-        let server = EcskubeProcess::start(
-            cluster,
-            std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")),
-            "ecskube-webhook",
-            &args,
-        )
-        .unwrap_or_else(|e| panic!("{e:#}"));
+        let args = vec![format!("--policy={}", policy.display())];
+        let server = EcskubeProcess::start(cluster, std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")), "ecskube-serve", &args)
+            .unwrap_or_else(|e| panic!("{e:#}"));
         server.install(cluster).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log_tail(40)));
+        wait_until_called(cluster);
         server
     });
     (cluster, server)
+}
+
+/// Webhook configurations take effect a moment after they are written: wait
+/// until a bad object is refused by ecskube (not merely stored).
+fn wait_until_called(cluster: &DevCluster) {
+    let probe = serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
+        "metadata": {"name": "probe", "namespace": "default"},
+        "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
+    support::wait_for("the API server to call ecskube", std::time::Duration::from_secs(60), || {
+        let out = cluster
+            .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))
+            .unwrap();
+        out.stderr.contains("unknown field `Imagee`")
+    });
+}
+
+/// `kubectl get` of something that must not exist: NotFound, not any failure.
+fn assert_not_found(cluster: &DevCluster, kind: &str, name: &str, ns: &str) {
+    let out = cluster.kubectl_run(&["get", kind, name, "-n", ns], None).unwrap();
+    assert!(
+        !out.success() && out.stderr.contains("NotFound"),
+        "{kind}/{name}: {}{}",
+        out.stdout,
+        out.stderr
+    );
 }
 
 fn sample(name: &str) -> String {
@@ -90,8 +112,7 @@ fn an_invalid_object_fails_and_kubectl_shows_every_error_with_its_path() {
         assert!(out.stderr.contains("did you mean `Image`"), "{}", out.stderr);
         assert!(out.stderr.contains("spec.Service.LoadBalancers[0].ContainerPort"), "{}", out.stderr);
     }
-    let get = cluster.kubectl_run(&["get", "ecsd", "ecs-demo-deploy", "-n", &ns], None).unwrap();
-    assert!(!get.success(), "nothing stored");
+    assert_not_found(cluster, "ecsd", "ecs-demo-deploy", &ns);
 }
 
 #[test]
@@ -105,8 +126,16 @@ fn warnings_are_printed_by_kubectl_and_server_dry_run_stores_nothing() {
         .unwrap();
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stderr.contains("Warning:") && out.stderr.contains("HostPort"), "{}", out.stderr);
-    let get = cluster.kubectl_run(&["get", "ecsd", "ecs-demo-deploy", "-n", &ns], None).unwrap();
-    assert!(!get.success(), "a server-side dry run stores nothing");
+    assert_not_found(cluster, "ecsd", "ecs-demo-deploy", &ns);
+    // Nor did the preflight leave anything of its own dry runs behind.
+    for kind in ["pods", "deployments", "services", "serviceaccounts"] {
+        let out = cluster.kubectl_ok(&["get", kind, "-n", &ns, "-o", "name"], None).unwrap();
+        let left: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.ends_with("/default") && !l.ends_with("/kube-root-ca.crt"))
+            .collect();
+        assert!(left.is_empty(), "{kind} left behind: {left:?}");
+    }
 }
 
 #[test]
@@ -128,13 +157,21 @@ fn a_policy_denial_reaches_kubectl() {
 }
 
 #[test]
-fn preflight_rejects_a_privileged_container_in_a_restricted_namespace() {
+fn preflight_rejects_a_privileged_container_in_a_baseline_namespace() {
     let (cluster, _) = webhook();
     let _logs = DumpLogsOnPanic(cluster);
-    let ns = test_namespace(cluster, "wh-restricted");
+    let ns = test_namespace(cluster, "wh-baseline");
+    // `baseline` admits the unmodified sample: only Privileged can be the reason.
     cluster
-        .kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=restricted"], None)
+        .kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=baseline"], None)
         .unwrap();
+    let out = cluster
+        .kubectl_run(
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&in_namespace(&sample("ecsdeployment.json"), &ns)),
+        )
+        .unwrap();
+    assert!(out.success(), "the unmodified sample: {}", out.stderr);
     let mut v: serde_json::Value = serde_json::from_str(&sample("ecsdeployment.json")).unwrap();
     v["metadata"]["namespace"] = ns.into();
     v["spec"]["Task"]["Properties"]["ContainerDefinitions"][1]["Privileged"] = true.into();
@@ -246,4 +283,194 @@ fn preflight_refuses_to_take_over_an_object_it_does_not_own() {
         "{}",
         out.stderr
     );
+}
+
+fn object(ns: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
+        "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+fn apply(cluster: &DevCluster, v: &serde_json::Value) -> ecskube::devcluster::KubectlOutput {
+    cluster.kubectl_run(&["apply", "-f", "-"], Some(&v.to_string())).unwrap()
+}
+
+fn wait_deployment(cluster: &DevCluster, ns: &str, name: &str) -> serde_json::Value {
+    let mut found = serde_json::Value::Null;
+    support::wait_for(&format!("deployment/{name}"), std::time::Duration::from_secs(120), || {
+        let out = cluster
+            .kubectl_run(&["get", "deployment", name, "-n", ns, "-o", "json"], None)
+            .unwrap();
+        out.success() && {
+            found = serde_json::from_str(&out.stdout).unwrap();
+            true
+        }
+    });
+    found
+}
+
+#[test]
+fn the_irsa_sample_applies_with_and_without_pod_security_restricted() {
+    let (cluster, server) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    for restricted in [false, true] {
+        let ns = test_namespace(cluster, "wh-irsa");
+        if restricted {
+            cluster
+                .kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=restricted"], None)
+                .unwrap();
+        }
+        // The ServiceAccount does not exist yet: the dry-run Pod must not trip over that.
+        let out = apply(cluster, &serde_json::from_str(&in_namespace(&sample("irsa.json"), &ns)).unwrap());
+        assert!(out.success(), "restricted={restricted}: {}\n{}", out.stderr, server.log_tail(20));
+        let d = wait_deployment(cluster, &ns, "orders-api");
+        assert_eq!(d["spec"]["template"]["spec"]["serviceAccountName"], "orders-api");
+        let sa = cluster
+            .kubectl_ok(&["get", "serviceaccount", "orders-api", "-n", &ns, "-o", "json"], None)
+            .unwrap();
+        assert!(sa.contains("arn:aws:iam::123456789012:role/apps-orders-api"), "{sa}");
+    }
+}
+
+#[test]
+fn a_dotted_name_is_updated_once_its_children_exist() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-dotted");
+    let spec = |image: &str| {
+        serde_json::json!({"Task": {"family": "web-v2", "containerDefinitions": [
+            {"name": "web", "image": image, "memory": 64, "portMappings": [{"containerPort": 80}]}]}})
+    };
+    let out = apply(cluster, &object(&ns, "web.v2", spec("nginx:1")));
+    assert!(out.success(), "{}", out.stderr);
+    wait_deployment(cluster, &ns, "web-v2");
+    // Children named `web-v2` are owned (by uid) by `web.v2`: an update is not a collision.
+    let out = apply(cluster, &object(&ns, "web.v2", spec("nginx:2")));
+    assert!(out.success(), "{}", out.stderr);
+    support::wait_for("the update to roll", std::time::Duration::from_secs(120), || {
+        wait_deployment(cluster, &ns, "web-v2")["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
+    });
+}
+
+#[test]
+fn an_admission_policys_denial_is_an_error_whatever_its_wording() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-vap");
+    cluster
+        .kubectl_ok(&["label", "namespace", &ns, "ecskube-test=no-latest"], None)
+        .unwrap();
+    // A policy whose message contains "cannot", as RBAC's do.
+    let vap = format!(
+        r#"{{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {{"name": "no-latest-{ns}"}},
+            "spec": {{"failurePolicy": "Fail", "matchConstraints": {{"resourceRules": [{{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}}],
+                     "namespaceSelector": {{"matchLabels": {{"ecskube-test": "no-latest"}}}}}},
+            "validations": [{{"expression": "object.spec.containers.all(c, !c.image.endsWith(':latest'))", "message": "you cannot run :latest images here"}}]}}}}"#
+    );
+    let binding = format!(
+        r#"{{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {{"name": "no-latest-{ns}"}},
+            "spec": {{"policyName": "no-latest-{ns}", "validationActions": ["Deny"]}}}}"#
+    );
+    cluster.apply(&vap).unwrap();
+    cluster.apply(&binding).unwrap();
+    let latest = object(
+        &ns,
+        "web",
+        serde_json::json!({"Task": {"containerDefinitions": [{"name": "web", "image": "nginx:latest", "memory": 64}]}}),
+    );
+    support::wait_for("the policy to refuse the preflight Pod", std::time::Duration::from_secs(60), || {
+        let out = cluster
+            .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&latest.to_string()))
+            .unwrap();
+        !out.success() && out.stderr.contains("you cannot run :latest images here")
+    });
+    let out = apply(cluster, &latest);
+    assert!(!out.success(), "admitted: {}", out.stderr);
+    assert!(out.stderr.contains("spec.Task: the cluster refuses the Pod"), "{}", out.stderr);
+    assert_not_found(cluster, "ecsd", "web", &ns);
+    cluster
+        .kubectl_ok(&["delete", "validatingadmissionpolicybinding", &format!("no-latest-{ns}")], None)
+        .unwrap();
+    cluster
+        .kubectl_ok(&["delete", "validatingadmissionpolicy", &format!("no-latest-{ns}")], None)
+        .unwrap();
+}
+
+#[test]
+fn a_full_resource_quota_warns_unless_the_workload_itself_does_not_fit() {
+    let (cluster, server) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-quota");
+    let quota = format!(
+        r#"{{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {{"name": "team", "namespace": "{ns}"}}, "spec": {{"hard": {{"pods": "2"}}}}}}"#
+    );
+    cluster.apply(&quota).unwrap();
+    let spec = |count: i64, image: &str| {
+        serde_json::json!({"Task": {"containerDefinitions": [{"name": "web", "image": image, "memory": 64}]},
+                           "Service": {"desiredCount": count, "deploymentConfiguration": {"maximumPercent": 100, "minimumHealthyPercent": 0}}})
+    };
+    assert!(apply(cluster, &object(&ns, "web", spec(2, "nginx:1"))).success());
+    // Both pods run: the namespace is at its quota.
+    support::wait_for("2 running pods", std::time::Duration::from_secs(120), || {
+        let out = cluster
+            .kubectl_ok(
+                &["get", "pods", "-n", &ns, "--field-selector=status.phase=Running", "-o", "name"],
+                None,
+            )
+            .unwrap();
+        out.lines().count() == 2
+    });
+    // Scaling down (and changing the image) must not be blocked by the dry-run Pod's own share.
+    let out = apply(cluster, &object(&ns, "web", spec(1, "nginx:2")));
+    assert!(out.success(), "{}\n{}", out.stderr, server.log_tail(10));
+    assert!(
+        out.stderr.contains("Warning:") && out.stderr.contains("ResourceQuota has no room"),
+        "{}",
+        out.stderr
+    );
+    // Three replicas cannot fit two pods of quota, now or ever.
+    let out = apply(cluster, &object(&ns, "web", spec(3, "nginx:2")));
+    assert!(!out.success(), "admitted");
+    assert!(out.stderr.contains("more than ResourceQuota \"team\" allows"), "{}", out.stderr);
+}
+
+#[test]
+fn unchanged_specs_and_deletions_are_never_judged_again() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-noop");
+    let mut v: serde_json::Value = serde_json::from_str(&sample("ecsdeployment.json")).unwrap();
+    v["metadata"]["namespace"] = ns.clone().into();
+    v["spec"]["Task"]["Properties"]["ContainerDefinitions"][1]["Privileged"] = true.into();
+    assert!(apply(cluster, &v).success());
+    wait_deployment(cluster, &ns, "ecs-demo-deploy");
+    // The namespace tightens: the stored object would be refused if it came now.
+    cluster
+        .kubectl_ok(&["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=baseline"], None)
+        .unwrap();
+    let mut changed = v.clone();
+    changed["spec"]["Service"]["DesiredCount"] = 2.into();
+    let out = apply(cluster, &changed);
+    assert!(!out.success() && out.stderr.contains("Privileged"), "{}", out.stderr);
+    // A label is not a change of what runs.
+    let out = cluster
+        .kubectl_run(&["label", "ecsd", "ecs-demo-deploy", "-n", &ns, "team=web"], None)
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    // Foreground deletion (the garbage collector edits finalizers) finishes.
+    let out = cluster
+        .kubectl_run(
+            &[
+                "delete",
+                "ecsd",
+                "ecs-demo-deploy",
+                "-n",
+                &ns,
+                "--cascade=foreground",
+                "--timeout=120s",
+            ],
+            None,
+        )
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    assert_not_found(cluster, "ecsd", "ecs-demo-deploy", &ns);
 }

@@ -8,7 +8,7 @@ use super::status::{self, reason, Observed, Problem, Workload};
 use super::write::{self, WriteError};
 use super::{Error, Metrics, TOTALS};
 use crate::crd::ECSDeployment;
-use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, EcsDocument};
+use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, source_digest, EcsDocument};
 use crate::policy::Policy;
 use crate::translate::{convert_with, ConvertError, Object, MANAGER};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
@@ -111,7 +111,8 @@ impl Reconciler<'_> {
 
         match self.translate().await? {
             Err(problem) => observed.problems.push(problem),
-            Ok((name, desired)) => {
+            Ok((name, desired, digest)) => {
+                observed.source_digest = digest;
                 let mut live = Vec::new();
                 // The ServiceAccount goes first: pods must never run as an
                 // identity this ECSDeployment does not own.
@@ -168,11 +169,12 @@ impl Reconciler<'_> {
 
     /// The children's name and desired objects, or why there are none. The
     /// engine and the admin policy run off the async workers, with a deadline.
-    async fn translate(&self) -> Result<Result<(String, Vec<Desired>), Problem>, Error> {
+    async fn translate(&self) -> Result<Result<(String, Vec<Desired>, Option<String>), Problem>, Error> {
         let value = serde_json::to_value(self.obj)?;
         let mut doc = self.obj.document();
+        let mut texts = Vec::new();
         for (which, name, key) in config_map_refs(&value) {
-            let definition = match self.read_config_map_key(which, &name, &key).await? {
+            let (definition, text) = match self.read_config_map_key(which, &name, &key).await? {
                 Ok(v) => v,
                 Err(problem) => return Ok(Err(problem)),
             };
@@ -181,19 +183,22 @@ impl Reconciler<'_> {
                 "Task" => doc.from_config_maps.task = source,
                 _ => doc.from_config_maps.service = source,
             }
+            texts.push((which, name, key, text));
         }
+        let digest = (!texts.is_empty()).then(|| source_digest(texts.iter().map(|(w, n, k, t)| (*w, n.as_str(), k.as_str(), t.as_str()))));
         let namespace = self.namespace()?;
         let policy = self.ctx.policy.current();
         let judged = self.ctx.offload.run(move || judge(&doc, &namespace, &policy)).await;
         Ok(match judged {
-            Ok(Ok((name, objects))) => Ok((name, children::desired(&objects, self.obj))),
+            Ok(Ok((name, objects))) => Ok((name, children::desired(&objects, self.obj), digest)),
             Ok(Err(problem)) => Err(problem),
             Err(e) => Err(Problem::new(reason::EVALUATION_FAILED, e.to_string())),
         })
     }
 
-    /// The definition in a ConfigMap key (JSON or YAML; one document, or a Task/Service pair).
-    async fn read_config_map_key(&self, which: &str, name: &str, key: &str) -> Result<Result<Value, Problem>, Error> {
+    /// The definition in a ConfigMap key (JSON or YAML; one document, or a
+    /// Task/Service pair), and the key's text.
+    async fn read_config_map_key(&self, which: &str, name: &str, key: &str) -> Result<Result<(Value, String), Problem>, Error> {
         let api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), &self.namespace()?);
         let missing = |message: String| Ok(Err(Problem::new(reason::CONFIG_MAP_MISSING, message)));
         let Some(cm) = api.get_opt(name).await? else {
@@ -202,7 +207,9 @@ impl Reconciler<'_> {
         let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
             return missing(format!("ConfigMap {name} (spec.{which}From) has no key {key}"));
         };
-        Ok(definition_from_config_map(which, name, key, text).map_err(|message| Problem::new(reason::TRANSLATION_FAILED, message)))
+        Ok(definition_from_config_map(which, name, key, text)
+            .map(|v| (v, text.clone()))
+            .map_err(|message| Problem::new(reason::TRANSLATION_FAILED, message)))
     }
 
     /// Applies one child unless another owner controls it. Ok(Ok(Some)) is the

@@ -115,6 +115,8 @@ pub struct Observed {
     pub address: Option<String>,
     /// `Kind/name` of every child that exists; None keeps the previous list.
     pub children: Option<Vec<String>>,
+    /// The ConfigMap content the children were made from (None: inline, or kept).
+    pub source_digest: Option<String>,
 }
 
 /// The new status. Conditions whose status did not change keep their
@@ -179,12 +181,18 @@ pub fn compute(observed: &Observed, previous: Option<&ECSDeploymentStatus>, now:
             condition(PROGRESSING, progressing),
             condition(DEGRADED, degraded),
         ],
+        desired_replicas: workload.map(|w| w.desired).or(prev.desired_replicas),
         replicas: workload.map(|w| w.replicas).or(prev.replicas),
         ready_replicas: workload.map(|w| w.ready).or(prev.ready_replicas),
         updated_replicas: workload.map(|w| w.updated).or(prev.updated_replicas),
         service: observed.service.clone(),
         address: observed.address.clone(),
         children: observed.children.clone().unwrap_or(prev.children),
+        // Only a reconcile that applied the children moves it on.
+        source_digest: match (&observed.children, &observed.source_digest) {
+            (Some(_), digest) if observed.problems.is_empty() => digest.clone(),
+            _ => prev.source_digest,
+        },
     }
 }
 

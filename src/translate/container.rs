@@ -9,7 +9,8 @@ use crate::at;
 use crate::diag::Code;
 use crate::ecs::model::ContainerDefinition;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ResourceRequirements, SecretKeySelector, SecurityContext, VolumeMount,
+    AppArmorProfile, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
@@ -38,6 +39,22 @@ pub fn build(ctx: &mut Ctx, i: usize, mounts: Vec<VolumeMount>, host_network: bo
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..Default::default()
     }
+}
+
+/// The Secret key a variable's value is read from: the variable's name when
+/// Kubernetes can hold it as a key (`[-._a-zA-Z0-9]`, at most 253), else that
+/// name with every other character as `_` and a hash of the original, so two
+/// names never share a key (`$$$DB$$$` -> `___DB___-9f3c1a2b`).
+pub fn secret_key(var: &str) -> String {
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if !var.is_empty() && var.len() <= 253 && var.chars().all(valid) && var != "." && var != ".." {
+        return var.to_string();
+    }
+    let cleaned: String = var.chars().map(|c| if valid(c) { c } else { '_' }).take(240).collect();
+    let hash = var
+        .bytes()
+        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{cleaned}-{hash:08x}")
 }
 
 fn non_empty(v: &[String]) -> Option<Vec<String>> {
@@ -79,7 +96,7 @@ fn env(ctx: &mut Ctx, i: usize) -> Option<Vec<EnvVar>> {
     }
     if !c.secrets.is_empty() {
         let secret = secret_name(&ctx.meta.name);
-        let keys: Vec<&str> = c.secrets.iter().filter_map(|s| s.name.as_deref()).collect();
+        let keys: Vec<String> = c.secrets.iter().filter_map(|s| s.name.as_deref()).map(secret_key).collect();
         ctx.warn(
             Code::NotCarriedOver,
             at!(task, "containerDefinitions", i, "secrets"),
@@ -88,16 +105,16 @@ fn env(ctx: &mut Ctx, i: usize) -> Option<Vec<EnvVar>> {
         for s in &c.secrets {
             let Some(var) = s.name.clone() else { continue };
             vars.push(EnvVar {
-                name: var.clone(),
                 value: None,
                 value_from: Some(EnvVarSource {
                     secret_key_ref: Some(SecretKeySelector {
                         name: secret.clone(),
-                        key: var,
+                        key: secret_key(&var),
                         optional: None,
                     }),
                     ..Default::default()
                 }),
+                name: var,
             });
         }
     }
@@ -207,11 +224,17 @@ fn security(ctx: &mut Ctx, i: usize) -> Option<SecurityContext> {
     };
     if let Some(user) = &c.user {
         let (u, g) = user.split_once(':').map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
+        // A uid other than 0 is a non-root user: said so, as Pod Security's
+        // `restricted` level wants it said.
         match (u.parse::<i64>(), g.map(str::parse::<i64>)) {
-            (Ok(uid), None) => sc.run_as_user = Some(uid),
+            (Ok(uid), None) => {
+                sc.run_as_user = Some(uid);
+                sc.run_as_non_root = (uid != 0).then_some(true);
+            }
             (Ok(uid), Some(Ok(gid))) => {
                 sc.run_as_user = Some(uid);
                 sc.run_as_group = Some(gid);
+                sc.run_as_non_root = (uid != 0).then_some(true);
             }
             _ => ctx.warn(
                 Code::NotCarriedOver,
@@ -228,5 +251,44 @@ fn security(ctx: &mut Ctx, i: usize) -> Option<SecurityContext> {
             });
         }
     }
+    docker_security_options(ctx, i, &mut sc);
     (sc != SecurityContext::default()).then_some(sc)
+}
+
+/// dockerSecurityOptions: `no-new-privileges` -> allowPrivilegeEscalation
+/// false; `seccomp:unconfined` and `apparmor:<profile>` -> the container's
+/// profiles (Docker's default seccomp profile is the pod's RuntimeDefault).
+/// SELinux labels and custom seccomp files need the node's files: warned.
+fn docker_security_options(ctx: &mut Ctx, i: usize, sc: &mut SecurityContext) {
+    let task = ctx.task;
+    for (j, option) in task.model.container_definitions[i].docker_security_options.iter().enumerate() {
+        let (key, value) = option.split_once([':', '=']).map_or((option.as_str(), ""), |(k, v)| (k, v));
+        match (key, value) {
+            ("no-new-privileges", "" | "true") => sc.allow_privilege_escalation = Some(false),
+            ("no-new-privileges", "false") => {}
+            ("seccomp", "unconfined") => {
+                sc.seccomp_profile = Some(SeccompProfile {
+                    type_: "Unconfined".into(),
+                    localhost_profile: None,
+                })
+            }
+            ("apparmor", "unconfined") => {
+                sc.app_armor_profile = Some(AppArmorProfile {
+                    type_: "Unconfined".into(),
+                    localhost_profile: None,
+                })
+            }
+            ("apparmor", profile) if !profile.is_empty() => {
+                sc.app_armor_profile = Some(AppArmorProfile {
+                    type_: "Localhost".into(),
+                    localhost_profile: Some(profile.to_string()),
+                })
+            }
+            _ => ctx.warn(
+                Code::NotCarriedOver,
+                at!(task, "containerDefinitions", i, "dockerSecurityOptions", j),
+                format!("Docker security option {} has no Kubernetes equivalent here (SELinux labels and seccomp profile files belong to the node); not carried over", crate::diag::show(&serde_json::json!(option))),
+            ),
+        }
+    }
 }

@@ -4,13 +4,14 @@
 
 use super::links::parse_link;
 use super::probes::{healthy_gate, probes};
-use super::resources::{cpu_units, gibibytes, mebibytes};
+use super::resources::{cpu_units, gibibytes, mebibytes, mebibytes_of};
 use super::{container, placement, volumes, Ctx};
 use crate::at;
 use crate::diag::Code;
 use crate::ecs::units::{parse_task_cpu, parse_task_memory};
 use k8s_openapi::api::core::v1::{
-    Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, Sysctl,
+    Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, Sysctl,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -128,9 +129,10 @@ pub fn template(ctx: &mut Ctx, service_account: bool) -> PodTemplateSpec {
         built.push(Some(k));
     }
 
-    let init: Vec<Container> = init_order(ctx, &roles).into_iter().filter_map(|i| built[i].take()).collect();
+    let mut init: Vec<Container> = init_order(ctx, &roles).into_iter().filter_map(|i| built[i].take()).collect();
     let mut containers: Vec<Container> = built.into_iter().flatten().collect();
     spread_ephemeral_storage(ctx, &mut containers);
+    fit_memory_requests(ctx, containers.iter_mut().chain(init.iter_mut()));
 
     let mut spec = PodSpec {
         containers,
@@ -158,6 +160,15 @@ pub fn template(ctx: &mut Ctx, service_account: bool) -> PodTemplateSpec {
         );
     }
     namespaces(ctx, &mut spec);
+    // Docker applies its default seccomp profile to every ECS container
+    // unless told otherwise (dockerSecurityOptions `seccomp:unconfined`, set
+    // per container): the runtime's default is the same promise.
+    if !m.is_windows() {
+        spec.security_context.get_or_insert_with(Default::default).seccomp_profile = Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        });
+    }
     dns(ctx, &mut spec);
     placement::apply(ctx, &mut spec);
 
@@ -348,6 +359,40 @@ fn pod_resources(ctx: &Ctx) -> Option<ResourceRequirements> {
         limits: Some(q),
         ..Default::default()
     })
+}
+
+/// ECS refuses only reservations (memoryReservation) adding up to more than
+/// the task's memory; a container with just a hard `memory` may have all of
+/// it (CDK gives the app the task's memory, beside sidecars' reservations).
+/// Kubernetes wants the containers' requests to fit in the pod's, so when
+/// they do not, each memory request is scaled down in proportion (limits
+/// stay): the pod still requests, and is held to, the task's memory.
+fn fit_memory_requests<'c>(ctx: &mut Ctx, containers: impl Iterator<Item = &'c mut Container>) {
+    let Some(task) = ctx.task.model.memory.as_deref().and_then(parse_task_memory) else {
+        return;
+    };
+    let mut requests: Vec<(&mut Quantity, u64)> = containers
+        .filter_map(|c| c.resources.as_mut()?.requests.as_mut()?.get_mut("memory"))
+        .filter_map(|q| {
+            let mib = mebibytes_of(q)?;
+            Some((q, mib))
+        })
+        .collect();
+    let total = requests.iter().map(|(_, mib)| *mib).fold(0u64, u64::saturating_add);
+    if total <= task {
+        return;
+    }
+    for (q, mib) in &mut requests {
+        // Floor: the scaled requests add up to at most the task's memory.
+        let scaled = u128::from(*mib) * u128::from(task) / u128::from(total);
+        **q = mebibytes(u64::try_from(scaled).unwrap_or(u64::MAX).max(1));
+    }
+    let at = crate::at!(ctx.task, "memory");
+    ctx.warn(
+        Code::NotCarriedOver,
+        at,
+        format!("the containers' memory (hard limits where there is no reservation) adds up to {total} MiB, more than the task's {task} MiB; Kubernetes needs the containers' requests to fit in the pod's, so each request is scaled down in proportion (limits are kept)"),
+    );
 }
 
 /// ephemeralStorage is per task; Kubernetes counts it per container, so it is

@@ -62,6 +62,7 @@ const CONTAINER_HANDLED: &[&str] = &[
     "repositoryCredentials",
     "resourceRequirements",
     "linuxParameters",
+    "dockerSecurityOptions",
 ];
 const CONTAINER_WARNED: &[(&str, &str)] = &[
     (
@@ -85,10 +86,6 @@ const CONTAINER_WARNED: &[(&str, &str)] = &[
         "Kubernetes has no per-dependency start timeout; containers wait until their dependencies are ready",
     ),
     ("disableNetworking", "a container of a pod cannot be cut off the pod's network"),
-    (
-        "dockerSecurityOptions",
-        "Docker security options have no direct equivalent (use the pod's securityContext: seccomp, AppArmor, SELinux)",
-    ),
     (
         "dockerLabels",
         "Docker labels are not carried over (labels of the ECSDeployment are copied to the pods)",

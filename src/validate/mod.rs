@@ -221,6 +221,7 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
                 .any(|(i, _)| structural.contains(&path[..i]))
     };
     let mut semantic = Report::default();
+    rules::check_implied_names(input.name, task.as_ref(), service.as_ref(), &mut semantic);
     rules::check_all(task.as_ref(), service.as_ref(), &mut semantic);
     report
         .diagnostics

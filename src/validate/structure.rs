@@ -205,7 +205,7 @@ impl<'r> Checker<'r> {
         for m in members.iter().filter(|m| m.required) {
             let present = obj.iter().any(|(k, v)| k.eq_ignore_ascii_case(m.name) && !v.is_null());
             let implied = is_root && self.implied.contains(&m.canonical);
-            if !present && !implied {
+            if !present && !implied && !moot(obj, m.canonical) {
                 self.report
                     .error(
                         Code::Required,
@@ -240,6 +240,13 @@ impl<'r> Checker<'r> {
         let mut out = Vec::with_capacity(items.len());
         for (i, v) in items.iter().enumerate() {
             path.push_index(i);
+            if v.is_null() {
+                // A null member means "absent"; a null list item means nothing AWS accepts.
+                self.report
+                    .error(Code::InvalidType, path.to_string(), "a list item cannot be null")
+                    .expected(item_kind(self.schema, item))
+                    .found("null");
+            }
             match self.check(v, item, path, false) {
                 Some(c) => out.push(c),
                 // Keep indices aligned with the user's list so later paths stay exact.
@@ -275,6 +282,23 @@ impl<'r> Checker<'r> {
                 return None;
             }
         };
+        // Tools that export live definitions (`ecspresso init`, describe-*) write
+        // "" for an optional enum they have no value for: unset, as AWS reads it.
+        if !enums.is_empty() && s.is_empty() {
+            return None;
+        }
+        // `TCP` for `tcp` (CDK and hand-written CloudFormation): taken as meant, said once.
+        if let Some(exact) = enums.iter().find(|e| **e != s && e.eq_ignore_ascii_case(&s)) {
+            self.report
+                .warning(
+                    Code::Converted,
+                    path.to_string(),
+                    format!("\"{s}\" is taken as \"{exact}\" (AWS spells it so)"),
+                )
+                .expected(format!("\"{exact}\""))
+                .found(show(value));
+            return Some(Value::String((*exact).to_string()));
+        }
         if !enums.is_empty() && !enums.contains(&s.as_str()) {
             let hint = placeholder_hint(value);
             let mut msg = format!("unsupported value{hint}");
@@ -428,6 +452,32 @@ impl<'r> Checker<'r> {
                 .expected(expected)
                 .found(show(found));
         }
+    }
+}
+
+/// Required members that say nothing when another member turns the feature
+/// off: exported services carry `alarms: {enable: false, rollback: false}`
+/// with no alarm names, which AWS accepts.
+const MOOT_WHEN_OFF: &[(&str, &str)] = &[("alarmNames", "enable")];
+
+fn moot(obj: &Map<String, Value>, canonical: &str) -> bool {
+    MOOT_WHEN_OFF.iter().any(|(member, switch)| {
+        *member == canonical
+            && obj
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case(switch) && (v == &Value::Bool(false) || v == "false"))
+    })
+}
+
+/// What an item of a list is, for messages.
+fn item_kind(schema: &Schema, item: ShapeId) -> &'static str {
+    match schema.shape(item).kind {
+        Kind::Struct(_) | Kind::Map { .. } => "an object",
+        Kind::List { .. } => "a list",
+        Kind::String { .. } => "a string",
+        Kind::Integer { .. } | Kind::Double { .. } => "a number",
+        Kind::Boolean => "a boolean",
+        _ => "a value",
     }
 }
 

@@ -109,6 +109,42 @@ pub fn evaluate(
     }
 }
 
+/// Whether an admission needs a new verdict.
+#[derive(Debug, PartialEq)]
+pub enum Rejudge {
+    Yes,
+    /// No: the object is being deleted, or its spec is what was judged before.
+    No(&'static str),
+    /// The spec is unchanged: only if the ConfigMap content it names differs
+    /// from what the children were made from (the digest in its status).
+    IfSourcesChanged(Option<String>),
+}
+
+/// CREATE always; an UPDATE of an object being deleted never; an UPDATE
+/// with the spec unchanged only when its ConfigMaps changed.
+pub fn rejudge(req: &AdmissionRequest<DynamicObject>) -> Rejudge {
+    if req.operation != Operation::Update {
+        return Rejudge::Yes;
+    }
+    let new = req.object.as_ref().and_then(|o| serde_json::to_value(o).ok()).unwrap_or_default();
+    if new.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        return Rejudge::No("the object is being deleted");
+    }
+    let old = req
+        .old_object
+        .as_ref()
+        .and_then(|o| serde_json::to_value(o).ok())
+        .unwrap_or_default();
+    if new.get("spec").is_none() || new.get("spec") != old.get("spec") {
+        return Rejudge::Yes;
+    }
+    if crate::document::config_map_refs(&new).is_empty() {
+        return Rejudge::No("the spec is unchanged");
+    }
+    let digest = old.pointer("/status/sourceDigest").and_then(Value::as_str).map(str::to_string);
+    Rejudge::IfSourcesChanged(digest)
+}
+
 /// Changes that roll out differently from an ordinary update.
 fn update_notes(req: &AdmissionRequest<DynamicObject>, new: &EcsDocument) -> Vec<Diagnostic> {
     let daemon = |v: &Value| {

@@ -6,4 +6,5 @@ pub mod admission;
 pub mod metrics;
 pub mod preflight;
 pub mod server;
+pub mod sources;
 pub mod tls;

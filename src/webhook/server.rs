@@ -2,17 +2,16 @@
 //! and metrics. Handlers only decode, call the engine, and encode; every
 //! malformed request gets a clear 4xx, never a panic or a hang.
 
-use super::admission::{self, Evaluation};
+use super::admission::{self, Evaluation, Rejudge};
 use super::metrics::Metrics;
 use super::preflight::Preflight;
+use super::sources;
 use crate::diag::{Code, Diagnostic, Report};
-use crate::document::{config_map_path, config_map_refs, definition_from_config_map, FromConfigMaps};
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube::core::DynamicObject;
 use std::sync::Arc;
@@ -149,10 +148,20 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
         }
     };
     let doc = admission::document(&request);
-    let (config_maps, notes) = match &doc {
-        Some(d) => read_config_maps(&state, &request, &d.value).await,
+    let rejudge = admission::rejudge(&request);
+    if let Rejudge::No(why) = rejudge {
+        return unchanged(&request, why, &state, started);
+    }
+    let sources = match &doc {
+        Some(d) => sources::read_config_maps(state.client.as_ref(), &request, &d.value).await,
         None => Default::default(),
     };
+    if let Rejudge::IfSourcesChanged(before) = &rejudge {
+        if before.is_some() && *before == sources.digest {
+            return unchanged(&request, "the spec and its ConfigMaps are unchanged", &state, started);
+        }
+    }
+    let (config_maps, notes) = (sources.found, sources.notes);
     let policy = state.policy.current();
     let request = Arc::new(request);
     let job = {
@@ -170,14 +179,27 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
     answer(response)
 }
 
+/// An UPDATE that changes nothing already judged is admitted as it is
+/// (labels, finalizers, deletion): a tightened policy must not leave an
+/// object unable to finish deleting. The controller judges what runs.
+fn unchanged(request: &AdmissionRequest<DynamicObject>, why: &str, state: &State, started: Instant) -> HttpResponse {
+    tracing::debug!(name = %request.name, why, "update admitted without a new verdict");
+    let response = AdmissionResponse::from(request);
+    log("validate", request, &response, &[], started);
+    state.metrics.observe("validate", "allowed", started.elapsed().as_secs_f64());
+    answer(response)
+}
+
 async fn with_preflight(state: &State, evaluation: Evaluation) -> Vec<Diagnostic> {
     let mut diagnostics = evaluation.report.diagnostics;
     if let (Some(preflight), Some(converted), Some(doc)) = (&state.preflight, evaluation.converted, evaluation.doc) {
-        diagnostics.extend(
-            preflight
-                .check(&state.engine, doc, &evaluation.name, &evaluation.namespace, converted.objects)
-                .await,
-        );
+        let uid = doc.value.pointer("/metadata/uid").and_then(|u| u.as_str()).map(str::to_string);
+        let req = super::preflight::Request {
+            name: &evaluation.name,
+            namespace: &evaluation.namespace,
+            owner_uid: uid.as_deref(),
+        };
+        diagnostics.extend(preflight.check(&state.engine, doc, &req, converted.objects).await);
     }
     diagnostics
 }
@@ -211,71 +233,6 @@ async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -
     let result = if response.patch.is_some() { "patched" } else { "unchanged" };
     state.metrics.observe("mutate", result, started.elapsed().as_secs_f64());
     answer(response)
-}
-
-/// Definitions referenced through TaskFrom/ServiceFrom. A missing ConfigMap is
-/// a warning, so create order does not matter.
-async fn read_config_maps(
-    state: &State,
-    request: &AdmissionRequest<DynamicObject>,
-    object: &serde_json::Value,
-) -> (FromConfigMaps, Vec<Diagnostic>) {
-    let mut found = FromConfigMaps::default();
-    let mut notes = Report::default();
-    let namespace = request.namespace.clone().unwrap_or_else(|| "default".into());
-    for (which, name, key) in config_map_refs(object) {
-        let path = format!("spec.{which}From.configMapKeyRef");
-        let Some(client) = &state.client else {
-            notes.warning(
-                Code::NotFound,
-                path,
-                format!("ConfigMap {name:?} was not checked (no cluster access)"),
-            );
-            continue;
-        };
-        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), &namespace);
-        let text = match tokio::time::timeout(Duration::from_secs(2), api.get_opt(&name)).await {
-            Ok(Ok(Some(cm))) => cm.data.and_then(|d| d.get(&key).cloned()),
-            Ok(Ok(None)) => {
-                notes.warning(
-                    Code::NotFound,
-                    path,
-                    format!("ConfigMap {name:?} does not exist yet; the controller waits for it"),
-                );
-                continue;
-            }
-            _ => {
-                notes.warning(
-                    Code::NotFound,
-                    path,
-                    format!("ConfigMap {name:?} could not be read; it was not checked"),
-                );
-                continue;
-            }
-        };
-        let Some(text) = text else {
-            notes.warning(
-                Code::NotFound,
-                format!("{path}.key"),
-                format!("ConfigMap {name:?} has no key {key:?} yet; the controller waits for it"),
-            );
-            continue;
-        };
-        match definition_from_config_map(which, &name, &key, &text) {
-            Ok(definition) => {
-                let entry = Some((definition, config_map_path(&name, &key)));
-                if which == "Task" {
-                    found.task = entry;
-                } else {
-                    found.service = entry;
-                }
-            }
-            Err(message) => {
-                notes.error(Code::Invalid, format!("{path}.key"), message);
-            }
-        }
-    }
-    (found, notes.diagnostics)
 }
 
 /// One line per admission; values of the object (which may hold secrets) are never logged.

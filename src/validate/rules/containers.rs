@@ -22,6 +22,15 @@ pub fn check(t: Task, r: &mut Report) {
                 .expected(format!("`{field}`"));
             }
         }
+        // "Up to 255 letters (uppercase and lowercase), numbers, hyphens, underscores,
+        // colons, periods, forward slashes, and number signs are allowed." (ContainerDefinition.image)
+        // The length is enforced at registration; the characters are left to the
+        // image pull (template placeholders in exported files register fine).
+        if let Some(image) = c.image.as_deref().filter(|i| i.chars().count() > 255) {
+            r.error(Code::Invalid, at!(t, "containerDefinitions", i, "image"), "image name too long")
+                .expected("at most 255 characters")
+                .found(format!("{} characters", image.chars().count()));
+        }
         if let Some(name) = c.name.as_deref() {
             check_ecs_name(r, at!(t, "containerDefinitions", i, "name"), name, "container name");
             if let Some(first) = seen.insert(name, i) {
@@ -104,7 +113,7 @@ pub fn check(t: Task, r: &mut Report) {
 
 fn check_ports(t: Task, i: usize, r: &mut Report) {
     let c = &t.model.container_definitions[i];
-    let mut by_port: HashMap<i64, (&str, usize)> = HashMap::new();
+    let mut by_port: HashMap<(i64, &str), usize> = HashMap::new();
     for (j, p) in c.port_mappings.iter().enumerate() {
         for (field, v) in [("containerPort", p.container_port), ("hostPort", p.host_port)] {
             if let Some(v) = v.filter(|v| !(0..=65535).contains(v)) {
@@ -117,19 +126,19 @@ fn check_ports(t: Task, i: usize, r: &mut Report) {
                 .found(v.to_string());
             }
         }
-        // "You can't expose the same container port for multiple protocols." (PortMapping.protocol)
+        // PortMapping.protocol's documentation says a port takes one protocol, but
+        // ECS registers tcp and udp on one port (DNS 53, Consul 8301) and Docker
+        // publishes both: a port is keyed by port and protocol. The same pair twice is a mistake.
         if let Some(port) = p.container_port {
             let proto = p.protocol.as_deref().unwrap_or("tcp");
-            if let Some((other, _)) = by_port.insert(port, (proto, j)) {
-                if other != proto {
-                    r.error(
-                        Code::Duplicate,
-                        at!(t, "containerDefinitions", i, "portMappings", j, "protocol"),
-                        format!("container port {port} is already exposed over {other}"),
-                    )
-                    .expected("one protocol per container port")
-                    .found(proto.to_string());
-                }
+            if let Some(first) = by_port.insert((port, proto), j) {
+                r.error(
+                    Code::Duplicate,
+                    at!(t, "containerDefinitions", i, "portMappings", j),
+                    format!("container port {port}/{proto} is mapped twice (also portMappings[{first}])"),
+                )
+                .expected("each container port and protocol once")
+                .found(format!("{port}/{proto}"));
             }
         }
         // "The name can include up to 64 characters ... lowercase letters, numbers, underscores (_), and hyphens (-). The name can't start with a hyphen." (PortMapping.name)
@@ -171,11 +180,13 @@ fn check_health(t: Task, i: usize, r: &mut Report) {
     // "The string array must start with CMD to run the command arguments directly, or CMD-SHELL" (HealthCheck.command)
     match h.command.first().map(String::as_str) {
         Some("CMD") | Some("CMD-SHELL") | Some("NONE") => {}
+        // ECS registers it and Docker ignores a test that starts otherwise (it
+        // logs it): the task runs with no health check, and so does the pod.
         first => {
-            r.error(
-                Code::Invalid,
+            r.warning(
+                Code::NotCarriedOver,
                 base("command"),
-                "a health check command starts with CMD or CMD-SHELL",
+                "a health check command that starts with neither CMD nor CMD-SHELL is ignored by Docker: no health check runs (no probe is created)",
             )
             .expected("[\"CMD\", ...] or [\"CMD-SHELL\", \"...\"]")
             .found(first.map_or("an empty list".into(), |f| format!("\"{f}\" first")));

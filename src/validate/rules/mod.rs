@@ -5,6 +5,7 @@ mod containers;
 mod fargate;
 mod kubernetes;
 pub use kubernetes::k8s_container_name;
+pub use task::is_ecs_name;
 mod limits;
 mod network;
 mod references;
@@ -35,6 +36,34 @@ pub fn volume_names_known(t: Task) -> bool {
         .iter()
         .enumerate()
         .all(|(i, v)| v.name.is_some() || !crate::written!(t, "volumes", i, "name"))
+}
+
+/// The family and service name an ECSDeployment implies are its own name,
+/// which Kubernetes lets hold dots ECS names cannot: say so, where the user
+/// can act (`metadata.name`), not at a field they never wrote.
+pub fn check_implied_names(
+    name: Option<&str>,
+    task: Option<&Definition<'_, TaskDefinition>>,
+    service: Option<&Definition<'_, Service>>,
+    report: &mut Report,
+) {
+    let Some(name) = name.filter(|n| !is_ecs_name(n)) else { return };
+    let mut unusable = |what: &str, field: String| {
+        report
+            .error(
+                crate::diag::Code::Invalid,
+                "metadata.name",
+                format!("the {what} defaults to the object's name, {name:?}, which ECS cannot hold (letters, numbers, `_` and `-` only): set {field}, or rename the object"),
+            )
+            .expected(format!("a name ECS takes, or {field}"))
+            .found(format!("\"{name}\""));
+    };
+    if let Some(t) = task.filter(|t| t.model.family.is_none() && !crate::written!(t, "family")) {
+        unusable("task family", crate::at!(t, "family"));
+    }
+    if let Some(s) = service.filter(|s| s.model.service_name.is_none() && !crate::written!(s, "serviceName")) {
+        unusable("service name", crate::at!(s, "serviceName"));
+    }
 }
 
 pub fn check_all(task: Option<&Definition<'_, TaskDefinition>>, service: Option<&Definition<'_, Service>>, report: &mut Report) {

@@ -55,6 +55,17 @@ pub fn check(s: Svc, task: Option<Task>, r: &mut Report) {
         }
     }
     if m.is_daemon() {
+        // CreateService answers "The daemon scheduling strategy does not support a
+        // desired count for services". describe-services reports one, read-only.
+        if m.desired_count.is_some() && s.located.form != crate::ecs::input::Form::Describe {
+            r.error(
+                Code::Invalid,
+                at!(s, "desiredCount"),
+                "a DAEMON service runs one task per instance and takes no desiredCount",
+            )
+            .expected("no desiredCount (or schedulingStrategy REPLICA)")
+            .found(m.desired_count.unwrap_or_default().to_string());
+        }
         // "Tasks using the Fargate launch type or the CODE_DEPLOY or EXTERNAL deployment controller types don't support the DAEMON scheduling strategy."
         if m.launch_type.as_deref() == Some("FARGATE")
             || task.is_some_and(|t| t.model.is_fargate() && t.model.requires_compatibilities.len() == 1)
@@ -106,6 +117,21 @@ pub fn check(s: Svc, task: Option<Task>, r: &mut Report) {
         r.error(Code::Invalid, at!(s, "placementConstraints"), "too many placement constraints")
             .expected("at most 10")
             .found(m.placement_constraints.len().to_string());
+    }
+    // "field: ... For the binpack placement strategy, valid values are cpu and memory." (PlacementStrategy.field)
+    for (i, p) in m.placement_strategy.iter().enumerate() {
+        if p.kind.as_deref() == Some("binpack") && p.field.is_none() && !written!(s, "placementStrategy", i, "field") {
+            r.error(
+                Code::Required,
+                at!(s, "placementStrategy", i, "field"),
+                "a binpack placement strategy packs by cpu or memory",
+            )
+            .expected("field: cpu or memory");
+        }
+    }
+    // "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed." (CreateServiceRequest.serviceName)
+    if let Some(name) = &m.service_name {
+        super::task::check_ecs_name(r, at!(s, "serviceName"), name, "service name");
     }
     for (i, c) in m.placement_constraints.iter().enumerate() {
         // "You can't specify an expression if the constraint type is distinctInstance."

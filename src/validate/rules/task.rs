@@ -31,17 +31,31 @@ pub fn check(t: Task, r: &mut Report) {
     let task_memory = memory.and_then(|(_, v)| v);
     let task_cpu = cpu.and_then(|(_, v)| v);
 
-    // "The total amount of memory reserved for all containers within a task must be lower than the task memory value" (RegisterTaskDefinitionRequest.memory)
+    // What RegisterTaskDefinition enforces ("The sum of all container
+    // 'memoryReservation' values cannot be greater than the value of the task
+    // 'memory'"): reservations only. A container with just a hard `memory`
+    // may use up to the task's memory, so hard limits do not add up.
     if let Some(limit) = task_memory {
-        let total = saturating_sum(m.container_definitions.iter().map(|c| c.memory_reservation.or(c.memory)));
+        let total = saturating_sum(m.container_definitions.iter().map(|c| c.memory_reservation));
         if total > limit {
             r.error(
                 Code::Invalid,
                 at!(t, "memory"),
-                "the containers reserve more memory than the task has",
+                "the containers' memoryReservation values add up to more than the task's memory",
             )
-            .expected(format!("container reservations totalling at most {limit} MiB"))
+            .expected(format!("reservations totalling at most {limit} MiB"))
             .found(format!("{total} MiB"));
+        }
+        for (i, c) in m.container_definitions.iter().enumerate() {
+            if let Some(hard) = c.memory.filter(|h| u64::try_from(*h).is_ok_and(|h| h > limit)) {
+                r.error(
+                    Code::Invalid,
+                    at!(t, "containerDefinitions", i, "memory"),
+                    "a container's memory limit is above the task's memory",
+                )
+                .expected(format!("at most the task's {limit} MiB"))
+                .found(format!("{hard} MiB"));
+            }
         }
     } else if !m.is_fargate() && !written!(t, "memory") {
         // "If a task-level memory value is not specified, you must specify a non-zero integer for one or both of memory or memoryReservation in a container definition." (ContainerDefinition.memory)
@@ -121,10 +135,14 @@ fn saturating_sum(values: impl Iterator<Item = Option<i64>>) -> u64 {
         .fold(0u64, |sum, v| sum.saturating_add(u64::try_from(v).unwrap_or(0)))
 }
 
+/// Whether ECS takes `name` as a family, container, volume or service name.
+pub fn is_ecs_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed." (family, ContainerDefinition.name, Volume.name)
 pub fn check_ecs_name(r: &mut Report, path: String, name: &str, what: &str) {
-    let ok = !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !ok {
+    if !is_ecs_name(name) {
         r.error(Code::Invalid, path, format!("invalid {what}"))
             .expected("1 to 255 letters, numbers, underscores and hyphens")
             .found(format!("\"{name}\""));
