@@ -17,6 +17,7 @@ pub mod path;
 pub mod policy;
 pub mod serve;
 pub mod spelling;
+pub mod supervisor;
 pub mod translate;
 pub mod validate;
 pub mod webhook;

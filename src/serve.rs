@@ -3,6 +3,7 @@
 
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
+use crate::supervisor::Supervisor;
 use crate::webhook::metrics::Metrics;
 use crate::webhook::preflight::Preflight;
 use crate::webhook::server::{self, Listen, State};
@@ -97,12 +98,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let run_webhook = !args.controller_only;
     let run_controller = !args.webhook_only;
 
+    let mut supervisor = Supervisor::new();
     let policy = match &args.policy {
         Some(path) => PolicyStore::load(path).with_context(|| format!("policy {}", path.display()))?,
         None => PolicyStore::empty(),
     };
-    if args.policy.is_some() {
-        policy.clone().spawn_reloader(reload);
+    if let Some(reloader) = policy.spawn_reloader(reload) {
+        supervisor.watch("policy-reloader", reloader);
     }
     let client = client(args.kubeconfig.as_deref()).await;
     let client = match (client, run_controller) {
@@ -114,8 +116,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let (controller_ready_tx, controller_ready) = watch::channel(!run_controller);
-    let mut tasks = tokio::task::JoinSet::new();
+    // Readiness is the webhook's when there is one (a replica that becomes
+    // the controller's leader must not drop out of the webhook's endpoints),
+    // else the controller's (its watches have synced).
+    let (controller_ready_tx, controller_ready) = watch::channel(false);
+    let controller_metrics = Arc::new(crate::controller::Metrics::default());
     if run_controller {
         let client = client.clone().context("cluster client")?;
         let config = crate::controller::ControllerConfig {
@@ -123,9 +128,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .leader_election
                 .then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
             policy: policy.clone(),
+            metrics: controller_metrics.clone(),
             ..Default::default()
         };
-        tasks.spawn(async move { crate::controller::run(client, config, controller_ready_tx).await });
+        let shutdown = supervisor.shutdown_signal();
+        supervisor.spawn("controller", crate::controller::run(client, config, controller_ready_tx, shutdown));
     }
 
     let client_verifier = match (&args.client_ca, run_webhook) {
@@ -137,13 +144,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bail!("the webhook needs --tls-cert and --tls-key (generate them with `ecskube certs`)");
         };
         let resolver = ReloadingCert::load(cert, key)?;
-        resolver.clone().spawn_watcher(reload);
+        supervisor.watch("certificate-watcher", resolver.clone().spawn_watcher(reload));
         Some(resolver)
     } else {
         None
     };
 
-    let metrics = Metrics::new(external_counters(&policy, cert.as_ref()));
+    let metrics = Metrics::new(external_counters(&policy, cert.as_ref()), Some(&controller_metrics));
     let preflight = match (&client, args.preflight && run_webhook) {
         (Some(c), true) => {
             let p = Preflight::new(
@@ -156,17 +163,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let ready = if run_webhook {
+        // The certificate is loaded and the listener is about to bind.
+        watch::channel(true).1
+    } else {
+        controller_ready
+    };
     let state = Arc::new(State {
         policy,
         client,
         preflight,
         metrics,
-        ready: controller_ready,
+        ready,
+        health: supervisor.health(),
         body_timeout: Duration::from_secs(5),
         engine: Offload::for_cores(Duration::from_millis(args.engine_deadline_ms)),
     });
 
-    match cert {
+    // The HTTP servers own SIGTERM handling (graceful: finish in-flight requests).
+    let served = match cert {
         Some(resolver) => {
             let listen = Listen {
                 tls: args.listen,
@@ -174,9 +189,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tls_config: with_client_auth(resolver, client_verifier),
                 request_timeout: Duration::from_secs(5),
             };
-            // The HTTP servers own SIGTERM handling (graceful: finish in-flight requests).
-            server::run(listen, state).await?;
-            tasks.abort_all();
+            server::run(listen, state).await
         }
         None => {
             let probes = actix_web::HttpServer::new({
@@ -186,13 +199,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .workers(1)
             .bind(args.probe_listen)?
             .run();
-            tokio::select! {
-                r = probes => r?,
-                Some(r) = tasks.join_next() => r??,
-            }
+            probes.await.map_err(Into::into)
         }
-    }
-    Ok(())
+    };
+    // Then the controller stops and hands its Lease over.
+    supervisor.shutdown(Duration::from_secs(10)).await;
+    served
 }
 
 /// A counter another part keeps: (name, help, read at scrape time).
@@ -220,16 +232,6 @@ fn external_counters(policy: &PolicyStore, cert: Option<&Arc<ReloadingCert>>) ->
             Box::new(move || c2.reload_failures()),
         ));
     }
-    out.push((
-        "reconcile_success",
-        "Reconciles that succeeded",
-        Box::new(|| crate::controller::reconcile_counts().0),
-    ));
-    out.push((
-        "reconcile_errors",
-        "Reconciles that failed (requeued with backoff)",
-        Box::new(|| crate::controller::reconcile_counts().1),
-    ));
     out
 }
 

@@ -34,6 +34,7 @@ struct Running {
     handle: JoinHandle<anyhow::Result<()>>,
     metrics: Arc<Metrics>,
     ready: watch::Receiver<bool>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Drop for Running {
@@ -104,9 +105,15 @@ impl Harness {
     /// Starts a controller and waits until its watches have synced.
     fn start(&self, config: ControllerConfig) -> Running {
         let (tx, ready) = watch::channel(false);
+        let (shutdown, stop) = watch::channel(false);
         let metrics = config.metrics.clone();
-        let handle = self.rt.spawn(controller::run(self.client.clone(), config, tx));
-        let running = Running { handle, metrics, ready };
+        let handle = self.rt.spawn(controller::run(self.client.clone(), config, tx, stop));
+        let running = Running {
+            handle,
+            metrics,
+            ready,
+            shutdown,
+        };
         wait_for("the controller to be ready", TIMEOUT, || *running.ready.borrow());
         running
     }
@@ -523,6 +530,7 @@ fn with_leader_election_only_the_leader_reconciles_and_a_standby_takes_over() {
         identity: identity.into(),
         lease_duration: Duration::from_secs(2),
         renew_interval: Duration::from_millis(500),
+        ..LeaderConfig::new("unused")
     };
     let a = h.start(ControllerConfig {
         leader_election: Some(lease("a")),
@@ -558,18 +566,85 @@ fn with_leader_election_only_the_leader_reconciles_and_a_standby_takes_over() {
     ));
     let stolen = json!({"spec": {"holderIdentity": "intruder", "renewTime": now, "leaseDurationSeconds": 3600}});
     h.kubectl(&["patch", "lease", "ecskube-controller", "--type=merge", "-p", &stolen.to_string()]);
-    // b notices within one renewal; then it must not reconcile anything new.
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for("b to notice it lost the lease", TIMEOUT, || !b.metrics.is_leading());
     let frozen = b.successes();
     h.apply(&h.ecsd("three", json!({"Task": task("nginx:1", None)})));
-    std::thread::sleep(Duration::from_secs(5));
+    // The controller was stopped before the gauge fell: nothing can reconcile "three".
     assert!(!h.exists("deployment", "three"), "a replica without the lease reconciled");
     assert_eq!(b.successes(), frozen);
     assert!(*b.ready.borrow(), "a standby is ready");
 
-    // Lease gone: b takes it again.
+    // Lease gone: b takes it again, and only then is "three" made.
     h.kubectl(&["delete", "lease", "ecskube-controller"]);
     wait_for("b to lead again", TIMEOUT, || h.exists("deployment", "three"));
+    assert!(b.metrics.is_leading());
+}
+
+fn hour_lease(ns: &str, identity: &str) -> LeaderConfig {
+    LeaderConfig {
+        namespace: ns.into(),
+        name: "ecskube-controller".into(),
+        identity: identity.into(),
+        // An hour: a takeover in this test can only come from a release.
+        lease_duration: Duration::from_secs(3600),
+        renew_interval: Duration::from_millis(300),
+        ..LeaderConfig::new("unused")
+    }
+}
+
+#[test]
+fn a_leader_that_shuts_down_hands_the_lease_over_at_once() {
+    let h = harness("ctrl-release");
+    let a = h.start(ControllerConfig {
+        leader_election: Some(hour_lease(&h.ns, "a")),
+        ..h.config()
+    });
+    wait_for("a to lead", TIMEOUT, || a.metrics.is_leading());
+    let b = h.start(ControllerConfig {
+        leader_election: Some(hour_lease(&h.ns, "b")),
+        ..h.config()
+    });
+    a.shutdown.send_replace(true);
+    wait_for("b to take the released lease", TIMEOUT, || b.metrics.is_leading());
+    assert_eq!(h.get("lease", "ecskube-controller")["spec"]["holderIdentity"], "b");
+    assert!(!a.metrics.is_leading());
+}
+
+#[test]
+fn a_follower_whose_clock_runs_ahead_never_takes_a_renewed_lease() {
+    let h = harness("ctrl-skew");
+    let lease = |identity: &str, skew_seconds: i64| LeaderConfig {
+        namespace: h.ns.clone(),
+        name: "ecskube-controller".into(),
+        identity: identity.into(),
+        lease_duration: Duration::from_secs(2),
+        renew_interval: Duration::from_millis(200),
+        wall_clock: Arc::new(move || k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(skew_seconds)),
+    };
+    let a = h.start(ControllerConfig {
+        leader_election: Some(lease("a", 0)),
+        ..h.config()
+    });
+    wait_for("a to lead", TIMEOUT, || a.metrics.is_leading());
+    // b's clock is an hour ahead: by its clock, a's renewTime is an hour old.
+    let b = h.start(ControllerConfig {
+        leader_election: Some(lease("b", 3600)),
+        ..h.config()
+    });
+    let version = |h: &Harness| h.get("lease", "ecskube-controller")["metadata"]["resourceVersion"].clone();
+    let mut renewals = 0;
+    let mut last = version(&h);
+    while renewals < 20 {
+        assert!(!(a.metrics.is_leading() && b.metrics.is_leading()), "two leaders");
+        assert!(!b.metrics.is_leading(), "b took a lease that a kept renewing");
+        let now = version(&h);
+        if now != last {
+            renewals += 1;
+            last = now;
+            assert_eq!(h.get("lease", "ecskube-controller")["spec"]["holderIdentity"], "a");
+        }
+    }
+    assert!(a.metrics.is_leading());
 }
 
 /// By hand: `cargo test --test controller -- --ignored --nocapture two_hundred`.
@@ -649,4 +724,30 @@ fn vm_hwm_kb() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+#[test]
+fn a_steady_object_causes_no_writes_over_several_resyncs() {
+    let h = harness("ctrl-steady");
+    // Resync every second: each is a full reconcile of an unchanged object.
+    let running = h.start(ControllerConfig {
+        requeue_after: Duration::from_secs(1),
+        ..h.config()
+    });
+    // Fargate sizes (2048 MiB is stored as 2Gi), a Service and an IRSA ServiceAccount.
+    let spec = json!({"Task": {"cpu": "1024", "memory": "2048", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                               "taskRoleArn": "arn:aws:iam::123456789012:role/web",
+                               "containerDefinitions": [{"name": "web", "image": "nginx:1", "cpu": 512, "memory": 1024,
+                                                         "portMappings": [{"containerPort": 80}]}]},
+                      "Service": {"desiredCount": 2}});
+    h.apply(&h.ecsd("steady", spec));
+    h.wait_ready("steady");
+    let status = h.get("ecsd", "steady")["status"].clone();
+    assert_eq!(status["desiredReplicas"], 2, "{status}");
+    let writes = |m: &Metrics| ["Deployment", "Service", "ServiceAccount"].map(|k| m.child_writes(k));
+    let before = writes(&running.metrics);
+    let reconciles = running.successes();
+    wait_for("five more reconciles", TIMEOUT, || running.successes() >= reconciles + 5);
+    assert_eq!(writes(&running.metrics), before, "a steady object was written again");
+    assert_eq!(h.get("ecsd", "steady")["status"], status, "the status was rewritten");
 }

@@ -39,7 +39,7 @@ fn start() -> Server {
         actix_web::rt::System::new().block_on(async move {
             let policy = PolicyStore::load(&policy_path).unwrap();
             policy.clone().spawn_reloader(Duration::from_millis(100));
-            let metrics = Metrics::new(vec![]);
+            let metrics = Metrics::new(vec![], None);
             let (_ready_tx, ready) = tokio::sync::watch::channel(true);
             let state = web::Data::new(State {
                 policy,
@@ -47,6 +47,7 @@ fn start() -> Server {
                 preflight: None,
                 metrics: metrics.clone(),
                 ready,
+                health: Default::default(),
                 body_timeout: Duration::from_secs(1),
                 engine: ecskube::offload::Offload::for_cores(Duration::from_secs(2)),
             });
@@ -266,7 +267,7 @@ fn mutated_reviews_never_panic_the_handler() {
         seed ^= seed << 17;
         let path = &leaves[(seed % leaves.len() as u64) as usize];
         let mut mutated = base.clone();
-        let value = if (seed >> 40) % 4 == 0 {
+        let value = if (seed >> 40).is_multiple_of(4) {
             amplified += 1;
             amplifying[(seed >> 20) as usize % amplifying.len()].clone()
         } else {
@@ -283,7 +284,7 @@ fn mutated_reviews_never_panic_the_handler() {
         let r = request(
             &mut tls,
             "POST",
-            if seed % 2 == 0 { "/validate" } else { "/mutate" },
+            if seed.is_multiple_of(2) { "/validate" } else { "/mutate" },
             Some("application/json"),
             body.as_bytes(),
         );

@@ -6,26 +6,27 @@
 pub mod children;
 pub mod events;
 pub mod leader;
+pub mod metrics;
 mod reconcile;
 pub mod status;
+pub mod stores;
 pub mod write;
 
 use crate::crd::ECSDeployment;
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
-use crate::translate::{MANAGED_BY_LABEL, MANAGER};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{controller, watcher, Controller};
+use kube::runtime::{controller, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 pub use leader::{LeaderConfig, LeaderElector};
+pub use metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,6 +40,24 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("leader election stopped")]
     LeaderElection,
+    #[error("the controller ended while leading")]
+    ControllerEnded,
+    #[error("the controller panicked: {0}")]
+    ControllerPanicked(String),
+}
+
+impl Error {
+    /// The `reason` label of `ecskube_reconcile_failures_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api_error",
+            Error::Kube(_) => "api_unreachable",
+            Error::MissingField(_) => "malformed_object",
+            Error::ApplyFailed(_) => "apply_failed",
+            Error::Serialize(_) => "serialize",
+            Error::LeaderElection | Error::ControllerEnded | Error::ControllerPanicked(_) => "controller",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +76,7 @@ pub struct ControllerConfig {
     /// Retry delay after the first failure of an object; doubles up to `backoff_max`.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
-    /// This instance's counters (the process-wide totals are [`reconcile_counts`]).
+    /// Reconciles, failures and writes (registered in /metrics by `ecskube serve`).
     pub metrics: Arc<Metrics>,
     /// The admin policy, judged again on what is about to be applied (the
     /// webhook's store: one policy for what is admitted and what runs).
@@ -83,53 +102,36 @@ impl Default for ControllerConfig {
     }
 }
 
-/// Reconcile outcomes.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    success: AtomicU64,
-    error: AtomicU64,
-}
-
-impl Metrics {
-    pub const fn new() -> Self {
-        Metrics {
-            success: AtomicU64::new(0),
-            error: AtomicU64::new(0),
-        }
-    }
-
-    /// (successful, failed) reconciles.
-    pub fn reconcile_counts(&self) -> (u64, u64) {
-        (self.success.load(Ordering::Relaxed), self.error.load(Ordering::Relaxed))
-    }
-
-    fn record(&self, ok: bool) {
-        let counter = if ok { &self.success } else { &self.error };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-static TOTALS: Metrics = Metrics::new();
-
-/// (successful, failed) reconciles of every controller in this process, for /metrics.
-pub fn reconcile_counts() -> (u64, u64) {
-    TOTALS.reconcile_counts()
-}
-
-/// Runs the controller until the process ends. `ready` turns true once the
-/// ECSDeployment watch has synced (a standby replica, not holding the Lease,
-/// is ready too: it is healthy and waiting).
-pub async fn run(client: Client, config: ControllerConfig, ready: watch::Sender<bool>) -> anyhow::Result<()> {
+/// Runs the controller until `shutdown` turns true (then, if leading, it
+/// releases the Lease so another replica takes over at once). `ready` turns
+/// true once the watches have synced; a standby replica, not holding the
+/// Lease, is ready too: it is healthy and waiting.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    ready: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let metrics = config.metrics.clone();
     let Some(election) = config.leader_election.clone() else {
-        run_controller(client, config, ready, None).await;
+        metrics.leading.set(1);
+        tokio::select! {
+            _ = run_controller(client, config, ready, None) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
+        }
+        metrics.leading.set(0);
         return Ok(());
     };
     let elector = LeaderElector::spawn(client.clone(), election);
     let mut leading = elector.is_leader();
-    loop {
+    let result = loop {
         ready.send_replace(true);
-        leading.wait_for(|l| *l).await.map_err(|_| Error::LeaderElection)?;
+        tokio::select! {
+            became = leading.wait_for(|l| *l) => if became.is_err() { break Err(Error::LeaderElection) },
+            _ = shutdown.wait_for(|s| *s) => break Ok(()),
+        }
         tracing::info!("leading: starting the controller");
+        metrics.leading.set(1);
         ready.send_replace(false);
         let mut task = AbortOnDrop(tokio::spawn(run_controller(
             client.clone(),
@@ -139,17 +141,30 @@ pub async fn run(client: Client, config: ControllerConfig, ready: watch::Sender<
         )));
         tokio::select! {
             lost = leading.wait_for(|l| !*l) => {
-                lost.map_err(|_| Error::LeaderElection)?;
+                if lost.is_err() {
+                    break Err(Error::LeaderElection);
+                }
                 // Dropping the task aborts it, and with it every reconcile in flight.
                 drop(task);
+                metrics.leading.set(0);
                 tracing::warn!("lost the lease: stopped the controller");
             }
             ended = &mut task.0 => {
-                ended?;
-                return Ok(());
+                break match ended {
+                    Ok(()) => Err(Error::ControllerEnded),
+                    Err(e) => Err(Error::ControllerPanicked(e.to_string())),
+                };
+            }
+            _ = shutdown.wait_for(|s| *s) => {
+                drop(task);
+                break Ok(());
             }
         }
-    }
+    };
+    // Before the Lease is released, nothing of ours may still be reconciling.
+    metrics.leading.set(0);
+    elector.release().await;
+    result.map_err(Into::into)
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -174,8 +189,6 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
     let ns = config.namespace.as_deref();
     // From the API server's watch cache: cheaper lists, same result.
     let all = watcher::Config::default().any_semantic();
-    // Children carry this label; watching only them keeps memory flat in big clusters.
-    let children = all.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let main = Controller::new(scoped::<ECSDeployment>(&client, ns), all.clone()).with_config(
         controller::Config::default()
             .concurrency(config.concurrency)
@@ -183,12 +196,18 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
     );
     let store = main.store();
     let referrers = store.clone();
+    let (children, streams) = stores::watch(&client, ns);
+    // Only the names of ConfigMaps matter here (which ECSDeployment to wake):
+    // their data, possibly megabytes each across the cluster, is read when used.
+    let config_maps = watcher(scoped::<PartialObjectMeta<ConfigMap>>(&client, ns), all)
+        .default_backoff()
+        .touched_objects();
     let main = main
-        .owns(scoped::<Deployment>(&client, ns), children.clone())
-        .owns(scoped::<DaemonSet>(&client, ns), children.clone())
-        .owns(scoped::<Service>(&client, ns), children.clone())
-        .owns(scoped::<ServiceAccount>(&client, ns), children)
-        .watches(scoped::<ConfigMap>(&client, ns), all, move |cm| referencing(&referrers, &cm));
+        .owns_stream(streams.deployments)
+        .owns_stream(streams.daemon_sets)
+        .owns_stream(streams.services)
+        .owns_stream(streams.service_accounts)
+        .watches_stream(config_maps, move |cm| referencing(&referrers, &cm));
 
     let instance = config
         .leader_election
@@ -197,6 +216,8 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
     let ctx = Arc::new(reconcile::Context {
         events: events::Events::new(client.clone(), instance),
         client,
+        children: children.clone(),
+        objects: store.clone(),
         requeue_after: config.requeue_after,
         backoff_initial: config.backoff_initial,
         backoff_max: config.backoff_max,
@@ -208,6 +229,7 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
     });
     let readiness = async {
         if store.wait_until_ready().await.is_ok() {
+            children.wait_until_ready().await;
             ready.send_replace(true);
         }
     };
@@ -224,7 +246,7 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
 }
 
 /// The ECSDeployments in the ConfigMap's namespace whose TaskFrom/ServiceFrom name it.
-fn referencing(store: &Store<ECSDeployment>, cm: &ConfigMap) -> Vec<ObjectRef<ECSDeployment>> {
+fn referencing(store: &Store<ECSDeployment>, cm: &PartialObjectMeta<ConfigMap>) -> Vec<ObjectRef<ECSDeployment>> {
     let (ns, name) = (cm.namespace(), cm.name_any());
     store
         .state()

@@ -5,8 +5,9 @@
 use super::children::{self, ChildId, ChildKind, Desired, Ownership, Reference};
 use super::events::{self, Events};
 use super::status::{self, reason, Observed, Problem, Workload};
+use super::stores::ChildStores;
 use super::write::{self, WriteError};
-use super::{Error, Metrics, TOTALS};
+use super::{Error, Metrics};
 use crate::crd::ECSDeployment;
 use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, source_digest, EcsDocument};
 use crate::policy::Policy;
@@ -17,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -27,6 +28,10 @@ use tokio::sync::watch;
 
 pub(crate) struct Context {
     pub client: Client,
+    /// The children as the watches last saw them (reads cost no API call).
+    pub children: ChildStores,
+    /// The ECSDeployments, to forget the backoff of objects that are gone.
+    pub objects: Store<ECSDeployment>,
     pub requeue_after: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -46,11 +51,16 @@ pub(crate) async fn reconcile(obj: Arc<ECSDeployment>, ctx: Arc<Context>) -> Res
     }
     // Deletion is garbage collection's job (ownerReferences); nothing to do.
     if obj.metadata.deletion_timestamp.is_some() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ObjectRef::from_obj(&*obj));
         return Ok(Action::await_change());
     }
+    let started = std::time::Instant::now();
     let result = Reconciler { obj: &obj, ctx: &ctx }.run().await;
-    ctx.metrics.record(result.is_ok());
-    TOTALS.record(result.is_ok());
+    ctx.metrics
+        .reconciled(started.elapsed().as_secs_f64(), result.as_ref().err().map(Error::reason));
     if result.is_ok() {
         ctx.failures
             .lock()
@@ -63,6 +73,8 @@ pub(crate) async fn reconcile(obj: Arc<ECSDeployment>, ctx: Arc<Context>) -> Res
 /// Exponential backoff per object: initial, doubling, capped.
 pub(crate) fn error_policy(obj: Arc<ECSDeployment>, error: &Error, ctx: Arc<Context>) -> Action {
     let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    // Objects deleted while failing never reconcile again: forget them here.
+    failures.retain(|o, _| ctx.objects.get(o).is_some());
     let n = failures.entry(ObjectRef::from_obj(&*obj)).or_insert(0);
     *n = n.saturating_add(1);
     let delay = backoff(ctx.backoff_initial, ctx.backoff_max, *n);
@@ -216,33 +228,40 @@ impl Reconciler<'_> {
     /// child as it now is; Ok(Err) a problem for the status; Err a transient failure.
     async fn write_child(&self, d: &Desired, uid: &str) -> Result<Result<Option<DynamicObject>, Problem>, Error> {
         let api = self.api(d.id.kind)?;
-        let live = api.get_opt(&d.id.name).await?;
-        match children::ownership(live.as_ref().map(|l| &l.metadata), uid) {
+        let live = self.ctx.children.get(d.id.kind, &self.namespace()?, &d.id.name);
+        let live = match live {
+            Some(live) => live,
+            // Not in the store: create it. A store that lags (or an object
+            // without ecskube's label) shows as a taken name: read it then.
+            None => match write::create(&api, &d.value).await {
+                Ok(created) => {
+                    self.ctx.metrics.wrote(d.id.kind.name(), "create");
+                    self.ctx.events.child(self.obj, events::CREATED, &d.id).await;
+                    return Ok(Ok(Some(created)));
+                }
+                Err(WriteError::Raced) => match api.get_opt(&d.id.name).await? {
+                    Some(live) => live,
+                    None => {
+                        return Err(Error::ApplyFailed(format!(
+                            "{} was deleted while ecskube was creating it; retrying",
+                            d.id
+                        )))
+                    }
+                },
+                Err(e) => return refused(&d.id, e),
+            },
+        };
+        match children::ownership(Some(&live.metadata), uid) {
             Ownership::Foreign(why) => {
                 let message = format!("{} already exists and is {why}; it was left unchanged", d.id);
                 return Ok(Err(Problem::new(reason::CHILD_CONFLICT, message)));
             }
-            Ownership::Ours if !children::needs_apply(&d.value, &serde_json::to_value(live.as_ref())?) => return Ok(Ok(live)),
+            Ownership::Ours if !children::needs_apply(&d.value, &serde_json::to_value(&live)?) => return Ok(Ok(Some(live))),
             Ownership::Ours | Ownership::Absent => {}
         }
-        let Some(live) = live else {
-            return match write::create(&api, &d.value).await {
-                Ok(created) => {
-                    self.ctx.events.child(self.obj, events::CREATED, &d.id).await;
-                    Ok(Ok(Some(created)))
-                }
-                Err(WriteError::Raced) => Ok(Err(Problem::new(
-                    reason::CHILD_CONFLICT,
-                    format!(
-                        "{} was created by someone else while ecskube was creating it; it was left unchanged",
-                        d.id
-                    ),
-                ))),
-                Err(e) => refused(&d.id, e),
-            };
-        };
         match write::apply_over(&api, &d.value, live.metadata.uid.as_deref().unwrap_or_default()).await {
             Ok(applied) => {
+                self.ctx.metrics.wrote(d.id.kind.name(), "apply");
                 if live.metadata.resource_version != applied.metadata.resource_version {
                     self.ctx.events.child(self.obj, events::UPDATED, &d.id).await;
                 }
@@ -256,7 +275,9 @@ impl Reconciler<'_> {
 
     async fn delete_if_ours(&self, id: &ChildId, uid: &str) -> Result<(), Error> {
         let api = self.api(id.kind)?;
-        let Some(live) = api.get_opt(&id.name).await? else { return Ok(()) };
+        let Some(live) = self.ctx.children.get(id.kind, &self.namespace()?, &id.name) else {
+            return Ok(());
+        };
         if children::ownership(Some(&live.metadata), uid) != Ownership::Ours {
             return Ok(());
         }
@@ -270,6 +291,7 @@ impl Reconciler<'_> {
         };
         match api.delete(&id.name, &params).await {
             Ok(_) => {
+                self.ctx.metrics.wrote(id.kind.name(), "delete");
                 self.ctx.events.child(self.obj, events::DELETED, id).await;
                 Ok(())
             }
@@ -303,6 +325,7 @@ impl Reconciler<'_> {
         });
         api.patch_status(&self.obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
             .await?;
+        self.ctx.metrics.wrote("ECSDeployment", "status");
         Ok(())
     }
 }

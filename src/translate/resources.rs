@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 pub fn cpu_units(units: u64) -> Quantity {
     let milli = units.saturating_mul(1000).div_ceil(1024).max(1);
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         Quantity((milli / 1000).to_string())
     } else {
         Quantity(format!("{milli}m"))
@@ -15,9 +15,9 @@ pub fn cpu_units(units: u64) -> Quantity {
 /// In the canonical form the API server stores (`1024Mi` is stored as `1Gi`),
 /// so what ecskube applies and what it reads back compare equal.
 pub fn mebibytes(mib: u64) -> Quantity {
-    if mib != 0 && mib % (1024 * 1024) == 0 {
+    if mib != 0 && mib.is_multiple_of(1024 * 1024) {
         Quantity(format!("{}Ti", mib / (1024 * 1024)))
-    } else if mib != 0 && mib % 1024 == 0 {
+    } else if mib != 0 && mib.is_multiple_of(1024) {
         Quantity(format!("{}Gi", mib / 1024))
     } else {
         Quantity(format!("{mib}Mi"))

@@ -54,9 +54,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// `external`: (name, help, read) for counters owned by other parts.
-    pub fn new(external: Vec<(&'static str, &'static str, Read)>) -> Arc<Self> {
+    /// `external`: (name, help, read) for counters owned by other parts;
+    /// `controller`: the controller's families, when this process runs one.
+    pub fn new(external: Vec<(&'static str, &'static str, Read)>, controller: Option<&crate::controller::Metrics>) -> Arc<Self> {
         let mut registry = Registry::with_prefix("ecskube");
+        if let Some(c) = controller {
+            c.register(&mut registry);
+        }
         let admissions = Family::<AdmissionLabels, Counter>::default();
         registry.register(
             "admission_requests",
@@ -89,7 +93,11 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The Prometheus text exposition.
+    /// The content type of [`Metrics::render`]: prometheus-client writes
+    /// OpenMetrics text (ending in `# EOF`), not the older Prometheus format.
+    pub const CONTENT_TYPE: &'static str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -103,7 +111,10 @@ mod tests {
 
     #[test]
     fn renders_admissions_latency_and_external_counters() {
-        let m = Metrics::new(vec![("policy_reload_failures", "Policy edits that did not parse", Box::new(|| 3))]);
+        let m = Metrics::new(
+            vec![("policy_reload_failures", "Policy edits that did not parse", Box::new(|| 3))],
+            None,
+        );
         m.observe("validate", "denied", 0.002);
         let text = m.render();
         assert!(

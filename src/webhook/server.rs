@@ -27,8 +27,10 @@ pub struct State {
     pub client: Option<kube::Client>,
     pub preflight: Option<Preflight>,
     pub metrics: Arc<Metrics>,
-    /// True once certificates are loaded and, with the controller, caches synced.
+    /// True once the webhook can answer (or, controller only, its caches synced).
     pub ready: watch::Receiver<bool>,
+    /// The process's background tasks: one that died fails /healthz.
+    pub health: crate::supervisor::Health,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
     /// Where the engine runs: off the HTTP workers, bounded, with a deadline.
@@ -50,8 +52,13 @@ pub fn probe_routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().body("ok")
+async fn healthz(state: web::Data<State>) -> HttpResponse {
+    let failures = state.health.failures();
+    if failures.is_empty() {
+        return HttpResponse::Ok().body("ok");
+    }
+    let lines: Vec<String> = failures.iter().map(|(task, why)| format!("{task}: {why}")).collect();
+    HttpResponse::InternalServerError().body(lines.join("\n"))
 }
 
 async fn readyz(state: web::Data<State>) -> HttpResponse {
@@ -63,9 +70,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+    HttpResponse::Ok().content_type(Metrics::CONTENT_TYPE).body(state.metrics.render())
 }
 
 /// Why a request body was refused, as an HTTP answer.

@@ -23,7 +23,7 @@ fn fargate_memory_ok(cpu: u64, mem: u64) -> Option<bool> {
     let ok = if cpu == 256 {
         [512, 1024, 2048].contains(&mem)
     } else {
-        (lo..=hi).contains(&mem) && (mem - lo) % step == 0
+        (lo..=hi).contains(&mem) && (mem - lo).is_multiple_of(step)
     };
     Some(ok)
 }
