@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-webhook schema fuzz-adversarial
+.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz-adversarial
 
 all: build
 
@@ -45,6 +45,11 @@ run: control-plane
 
 bench:
 	$(CARGO) bench --bench engine
+
+# Against the local control plane: preflight latency, and ECSKUBE_BENCH_N
+# (default 1000) ECSDeployments at once, beside kube-controller-manager.
+bench-control-plane: control-plane
+	$(CARGO) bench --bench control_plane
 
 # Regenerate the ECS shape table from AWS's models (../shared/aws-models or $ECSKUBE_AWS_MODELS).
 schema:

@@ -3,12 +3,16 @@
 //! result and computing again yields nothing (idempotent).
 //! Sources: ContainerDefinition.essential "assumed to be essential",
 //! PortMapping.protocol "The default is tcp", HealthCheck interval 30 /
-//! timeout 5 / retries 3 / startPeriod off (0), CreateServiceRequest
-//! deploymentConfiguration 200/100 for REPLICA and 100/0 for DAEMON.
+//! timeout 5 / retries 3 / startPeriod off (0).
+//! The service's desiredCount and deploymentConfiguration are not written:
+//! their ECS defaults depend on schedulingStrategy (1 and 200/100 for
+//! REPLICA, none and 100/0 for DAEMON), and a value the webhook stored for
+//! one would outlive a switch to the other (`kubectl apply` keeps fields it
+//! did not write), turning into a `desiredCount` ECS refuses for DAEMON.
+//! The translation applies the same defaults where it reads them.
 //! Defaults go into the user's own object, never inside a CloudFormation
 //! intrinsic function (whose value is computed, not written).
 
-use crate::ecs::input::Resource;
 use crate::ecs::intrinsics::intrinsic_name;
 use crate::ecs::schema::{Dialect, Kind, Schema, ShapeId};
 use crate::path::Path;
@@ -23,9 +27,6 @@ pub fn compute(analysis: &Analysis<'_>, name: Option<&str>) -> Patch {
     let mut ops = Vec::new();
     if let Some(t) = &analysis.task {
         task_defaults(t, name, &mut ops);
-    }
-    if let Some(s) = &analysis.service {
-        service_defaults(s, &mut ops);
     }
     Patch(ops)
 }
@@ -119,20 +120,6 @@ impl<'v> Node<'v> {
             _ => Vec::new(),
         }
     }
-
-    /// A canonical JSON object rendered with this dialect's keys for `shape`.
-    fn object(&self, canonical_member: &str, members: &[(&str, Value)]) -> Value {
-        let Some((_, shape)) = self.key(canonical_member) else {
-            return Value::Null;
-        };
-        let mut out = Map::new();
-        for (c, v) in members {
-            if let Some(m) = self.schema.member_by_canonical(shape, c) {
-                out.insert(m.name.to_string(), v.clone());
-            }
-        }
-        Value::Object(out)
-    }
 }
 
 fn add(path: &Path, value: Value) -> PatchOperation {
@@ -157,31 +144,5 @@ fn task_defaults(t: &Definition<'_, crate::ecs::model::TaskDefinition>, name: Op
             hc.add_missing("retries", json!(3), ops);
             hc.add_missing("startPeriod", json!(0), ops);
         }
-    }
-}
-
-fn service_defaults(s: &Definition<'_, crate::ecs::model::Service>, ops: &mut Vec<PatchOperation>) {
-    if s.resource != Resource::Service {
-        return;
-    }
-    let Some(root) = Node::root(s) else { return };
-    let daemon = s.model.is_daemon();
-    let (max, min) = if daemon { (100, 0) } else { (200, 100) };
-    if !daemon {
-        root.add_missing("desiredCount", json!(1), ops);
-    }
-    match root.children("deploymentConfiguration").into_iter().next() {
-        Some(dc) => {
-            dc.add_missing("maximumPercent", json!(max), ops);
-            dc.add_missing("minimumHealthyPercent", json!(min), ops);
-        }
-        None if root.get("deploymentConfiguration").is_none() => {
-            let value = root.object(
-                "deploymentConfiguration",
-                &[("maximumPercent", json!(max)), ("minimumHealthyPercent", json!(min))],
-            );
-            root.add_missing("deploymentConfiguration", value, ops);
-        }
-        None => {}
     }
 }

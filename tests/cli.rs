@@ -114,8 +114,9 @@ const STRING_PORT: &str = r#"{
   ]
 }"#;
 
-/// Every output line reads `FILE: PATH: error|warning: MESSAGE`.
+/// Every output line reads `FILE: PATH: error|warning: MESSAGE`, and there is one.
 fn assert_compiler_style(run: &Run, file: &str) {
+    assert!(!run.lines().is_empty(), "no diagnostics at all:\n{run}");
     for line in run.lines() {
         let rest = line
             .strip_prefix(&format!("{file}: "))
@@ -339,4 +340,42 @@ fn warnings_alone_exit_0() {
     assert_eq!(d["severity"], "warning");
     assert_eq!(d["code"], "Converted");
     assert_eq!(d["path"], "containerDefinitions[0].portMappings[0].containerPort");
+}
+
+// ---- ecskube convert ----
+
+#[test]
+fn convert_prints_yaml_documents_or_a_json_list_and_warns_on_stderr() {
+    let yaml = ecskube(&["convert", SAMPLE], None);
+    assert_eq!(yaml.code, 0, "{yaml}");
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&yaml.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML document"))
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Deployment", "Service"], "{yaml}");
+    // Warnings go to stderr, naming the field; stdout stays pure objects.
+    assert!(yaml.stderr.contains("HostPort") && yaml.stderr.contains("warning:"), "{yaml}");
+    assert!(!yaml.stdout.contains("warning"), "{yaml}");
+
+    let json = ecskube(&["convert", "-o", "json", SAMPLE], None);
+    assert_eq!(json.code, 0, "{json}");
+    let list: Value = serde_json::from_str(&json.stdout).expect("JSON output");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0], docs[0], "the same objects in both forms");
+}
+
+#[test]
+fn convert_exits_1_on_invalid_and_2_on_unreadable_input() {
+    let dir = scratch();
+    let invalid = write(dir.path(), "invalid.json", &sample_with_imagee());
+    let run = ecskube(&["convert", arg(&invalid)], None);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.is_empty(), "objects printed for an invalid input: {run}");
+    assert!(run.stderr.contains("ContainerDefinitions[0].Imagee"), "{run}");
+    let run = ecskube(&["convert", arg(&dir.path().join("missing.json"))], None);
+    assert_eq!(run.code, 2, "{run}");
+    let garbage = write(dir.path(), "garbage.json", "{not: [json");
+    let run = ecskube(&["convert", arg(&garbage)], None);
+    assert_eq!(run.code, 2, "{run}");
 }

@@ -30,10 +30,8 @@ fn sample_gets_ecs_defaults_in_pascal_case() {
     assert_eq!(props["ContainerDefinitions"][0]["PortMappings"][0]["Protocol"], json!("tcp"));
     let svc = &out["spec"]["Service"];
     assert_eq!(svc["DesiredCount"], json!(1), "the user's own value is kept");
-    assert_eq!(
-        svc["DeploymentConfiguration"],
-        json!({"MaximumPercent": 200, "MinimumHealthyPercent": 100})
-    );
+    // Defaults that depend on the scheduling strategy are left to the translation.
+    assert!(svc.get("DeploymentConfiguration").is_none(), "{svc}");
     assert!(
         props["ContainerDefinitions"][0].get("essential").is_none(),
         "no camelCase keys in a PascalCase object"
@@ -65,7 +63,8 @@ fn camel_case_health_check_and_daemon_defaults() {
     assert!(s.get("desiredCount").is_none(), "a DAEMON service has no desired count");
     assert_eq!(
         s["deploymentConfiguration"],
-        json!({"maximumPercent": 100, "minimumHealthyPercent": 0})
+        json!({"maximumPercent": 100}),
+        "strategy defaults are not written"
     );
 }
 
@@ -77,4 +76,18 @@ fn an_object_written_in_the_other_casing_gets_keys_in_its_own_casing() {
         out["containerDefinitions"][0]["portMappings"][0],
         json!({"ContainerPort": 80, "Protocol": "tcp"})
     );
+}
+
+#[test]
+fn no_default_survives_a_switch_between_replica_and_daemon() {
+    // What the webhook stores for a REPLICA service must still be valid once
+    // the user switches it to DAEMON (kubectl apply keeps server-written fields).
+    let replica = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "d"}, "spec": {
+        "Task": {"containerDefinitions": [{"name": "a", "image": "i", "memory": 64}]},
+        "Service": {}}});
+    let (mut stored, _) = patched(&replica);
+    stored["spec"]["Service"]["schedulingStrategy"] = json!("DAEMON");
+    let doc = EcsDocument::classify(stored);
+    let errors: Vec<String> = doc.analyze().report.errors().map(ToString::to_string).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }

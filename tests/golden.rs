@@ -40,10 +40,20 @@ fn render(path: &Path) -> String {
     out
 }
 
+/// Only `UPDATE_GOLDEN=1` rewrites the files; any other value is a mistake
+/// (CI refuses to run with the variable set at all: .ci/run).
+fn update_requested() -> bool {
+    match std::env::var("UPDATE_GOLDEN") {
+        Ok(v) if v == "1" => true,
+        Ok(v) => panic!("UPDATE_GOLDEN={v:?}: set it to 1 to rewrite the golden files, or unset it to compare"),
+        Err(_) => false,
+    }
+}
+
 fn check(input: &Path, golden: &str) {
     let actual = render(input);
     let file = root().join("tests/golden").join(golden);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if update_requested() {
         std::fs::write(&file, &actual).expect("write golden");
         return;
     }

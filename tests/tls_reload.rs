@@ -1,19 +1,16 @@
-//! The admission server's TLS end to end: a real actix-web listener over
-//! rustls whose certificate is rotated on disk the way kubelet updates a
-//! mounted Secret, checked with a plain rustls client over TcpStream.
+//! The admission server's TLS end to end, as `ecskube serve` wires it: the
+//! real binary (`--webhook-only`), whose certificate is rotated on disk the
+//! way kubelet updates a mounted Secret, checked with a plain rustls client
+//! over TcpStream and through the process's own /metrics.
 #![cfg(unix)]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpServer};
 use ecskube::certs::{self, Bundle};
-use ecskube::webhook::tls::{server_config, ReloadingCert, PROTOCOL_VERSIONS};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::version::{TLS12, TLS13};
 use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, StreamOwned, SupportedProtocolVersion};
@@ -69,46 +66,68 @@ impl SecretMount {
     }
 }
 
-/// An actix-web server on its own thread (actix runs its own runtime), with
-/// the certificate watcher running inside it as in production.
+/// `ecskube serve --webhook-only` on loopback, serving the mount's files.
 struct Server {
     addr: SocketAddr,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<()>>,
+    probes: u16,
+    child: std::process::Child,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start(resolver: Arc<ReloadingCert>) -> Self {
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let watcher = resolver.clone().spawn_watcher(POLL);
-                let server = HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
-                    .workers(2)
-                    .bind_rustls_0_23(("127.0.0.1", 0), server_config(resolver))
-                    .unwrap();
-                let addr = server.addrs()[0];
-                let server = server.run();
-                tx.send((addr, server.handle())).unwrap();
-                server.await.unwrap();
-                watcher.abort();
-            })
-        });
-        let (addr, handle) = rx.recv().unwrap();
-        Server {
-            addr,
-            handle,
-            thread: Some(thread),
+    fn start(cert: &Path, key: &Path) -> Self {
+        let port = ecskube::devcluster::free_port().unwrap();
+        let probes = ecskube::devcluster::free_port().unwrap();
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(log_dir.path().join("serve.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ecskube"))
+            .args([
+                "serve",
+                "--webhook-only",
+                &format!("--listen=127.0.0.1:{port}"),
+                &format!("--probe-listen=127.0.0.1:{probes}"),
+                &format!("--tls-cert={}", cert.display()),
+                &format!("--tls-key={}", key.display()),
+                &format!("--reload-interval-ms={}", POLL.as_millis()),
+            ])
+            .env_remove("KUBECONFIG")
+            .env("HOME", log_dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Server {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            probes,
+            child,
+            _log_dir: log_dir,
+        };
+        let start = Instant::now();
+        while !ecskube::devcluster::ecskube::http_get(probes, "/readyz").is_ok_and(|(code, _)| code == 200) {
+            let log = std::fs::read_to_string(server._log_dir.path().join("serve.log")).unwrap_or_default();
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "ecskube serve did not become ready:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
+        server
+    }
+
+    /// A counter from the process's own /metrics.
+    fn counter(&self, name: &str) -> u64 {
+        let (_, text) = ecskube::devcluster::ecskube::http_get(self.probes, "/metrics").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        futures::executor::block_on(self.handle.stop(false));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -144,9 +163,9 @@ fn connect(addr: SocketAddr, ca_pem: &str) -> io::Result<Tls> {
     connect_with(addr, ca_pem, &[&TLS13, &TLS12])
 }
 
-/// One keep-alive HTTP/1.1 GET; returns the body of a 200 response.
+/// One keep-alive HTTP/1.1 GET of /healthz; returns the body of a 200 response ("ok").
 fn get(tls: &mut Tls) -> String {
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     tls.flush().unwrap();
     // Nothing follows the response on the wire, so the BufReader cannot swallow later bytes.
     let mut reader = BufReader::new(tls);
@@ -200,8 +219,7 @@ fn rotation_is_picked_up_without_dropping_connections() {
     let dir = tempfile::tempdir().unwrap();
     let ca1 = bundle();
     let mut mount = SecretMount::new(dir.path(), &ca1);
-    let resolver = ReloadingCert::load(mount.cert(), mount.key()).unwrap();
-    let server = Server::start(resolver.clone());
+    let server = Server::start(&mount.cert(), &mount.key());
 
     // Connection A: established with CA1's cert, kept alive across the rotation.
     let mut a = connect(server.addr, &ca1.ca_pem).unwrap();
@@ -212,9 +230,11 @@ fn rotation_is_picked_up_without_dropping_connections() {
     // Rotate to CA2 with a new key, as kubelet would.
     let ca2 = bundle();
     mount.publish(&ca2);
-    let took = wait_for("the rotation to be picked up", || resolver.reloads() == 1);
+    let took = wait_for("the rotation to be picked up", || {
+        server.counter("ecskube_certificate_reloads_total") == 1
+    });
     eprintln!("rotation picked up after {took:?} (poll interval {POLL:?})");
-    assert_eq!(resolver.reload_failures(), 0);
+    assert_eq!(server.counter("ecskube_certificate_reload_failures_total"), 0);
 
     // (1) The existing connection is not dropped and keeps its session.
     assert_eq!(get(&mut a), "ok");
@@ -230,8 +250,10 @@ fn rotation_is_picked_up_without_dropping_connections() {
     let mut bad = bundle();
     bad.key_pem = "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n".into();
     mount.publish(&bad);
-    wait_for("the bad key to be rejected", || resolver.reload_failures() >= 1);
-    assert_eq!(resolver.reloads(), 1);
+    wait_for("the bad key to be rejected", || {
+        server.counter("ecskube_certificate_reload_failures_total") >= 1
+    });
+    assert_eq!(server.counter("ecskube_certificate_reloads_total"), 1);
     let mut c = connect(server.addr, &ca2.ca_pem).unwrap();
     assert_eq!(get(&mut c), "ok");
     assert_eq!(served_cert(&c), der(&ca2.cert_pem));
@@ -240,7 +262,7 @@ fn rotation_is_picked_up_without_dropping_connections() {
     // Recovery: `ecskube certs --out` style in-place rewrite (replaces the symlinks).
     let ca3 = bundle();
     ca3.write(dir.path()).unwrap();
-    wait_for("recovery", || resolver.reloads() == 2);
+    wait_for("recovery", || server.counter("ecskube_certificate_reloads_total") == 2);
     let mut d = connect(server.addr, &ca3.ca_pem).unwrap();
     assert_eq!(get(&mut d), "ok");
     assert_eq!(served_cert(&d), der(&ca3.cert_pem));
@@ -249,16 +271,10 @@ fn rotation_is_picked_up_without_dropping_connections() {
 
 #[test]
 fn only_tls_1_2_and_1_3_are_offered() {
-    // By configuration: exactly these two, and rustls has nothing older to enable.
-    let versions: Vec<ProtocolVersion> = PROTOCOL_VERSIONS.iter().map(|v| v.version).collect();
-    assert_eq!(versions, [ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]);
-    assert!(rustls::ALL_VERSIONS.iter().all(|v| versions.contains(&v.version)));
-
     let dir = tempfile::tempdir().unwrap();
     let ca = bundle();
     ca.write(dir.path()).unwrap();
-    let resolver = ReloadingCert::load(dir.path().join("tls.crt"), dir.path().join("tls.key")).unwrap();
-    let server = Server::start(resolver);
+    let server = Server::start(&dir.path().join("tls.crt"), &dir.path().join("tls.key"));
 
     for (version, expected) in [(&TLS12, ProtocolVersion::TLSv1_2), (&TLS13, ProtocolVersion::TLSv1_3)] {
         let mut tls = connect_with(server.addr, &ca.ca_pem, &[version]).unwrap();

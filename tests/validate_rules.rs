@@ -204,11 +204,21 @@ fn depends_on_cycle_is_found() {
         {"name": "a", "image": "i", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
         {"name": "b", "image": "i", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}
     ]));
-    let errs = errors(v);
-    assert!(
-        errs.iter().any(|(c, p)| *c == Code::Invalid && p.ends_with(".containerName")),
-        "{errs:?}"
+    // Exactly one error, where the cycle closes, naming it.
+    assert_eq!(
+        errors(v.clone()),
+        [(Code::Invalid, "containerDefinitions[1].dependsOn[0].containerName".to_string())]
     );
+    let doc = EcsDocument::classify(v);
+    let a = doc.analyze();
+    let d = a.report.errors().next().unwrap();
+    assert_eq!(d.found, "a -> b -> a", "{d}");
+    // Without the cycle, no error.
+    let fine = task(json!([
+        {"name": "a", "image": "i", "memory": 64},
+        {"name": "b", "image": "i", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}
+    ]));
+    assert_eq!(errors(fine), []);
 }
 
 #[test]
@@ -349,7 +359,21 @@ fn envelope_errors_for_ecsdeployment() {
 fn every_error_is_reported_not_just_the_first() {
     let v =
         task(json!([{"name": "a", "imagee": "i", "memory": 2, "portMappings": [{"containerPort": "x"}]}, {"image": "i", "memory": 64}]));
-    assert!(errors(v).len() >= 4);
+    let mut errs = errors(v);
+    errs.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        errs,
+        [
+            (Code::Required, "containerDefinitions[0].image".to_string()),
+            (Code::UnknownField, "containerDefinitions[0].imagee".to_string()),
+            (Code::Invalid, "containerDefinitions[0].memory".to_string()),
+            (
+                Code::InvalidType,
+                "containerDefinitions[0].portMappings[0].containerPort".to_string()
+            ),
+            (Code::Required, "containerDefinitions[1].name".to_string()),
+        ]
+    );
 }
 
 #[test]

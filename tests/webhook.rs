@@ -21,6 +21,7 @@ struct Server {
     ca_pem: String,
     policy_file: PathBuf,
     metrics: Arc<Metrics>,
+    policy: PolicyStore,
     _dir: tempfile::TempDir,
 }
 
@@ -39,6 +40,7 @@ fn start() -> Server {
         actix_web::rt::System::new().block_on(async move {
             let policy = PolicyStore::load(&policy_path).unwrap();
             policy.clone().spawn_reloader(Duration::from_millis(100));
+            let shared_policy = policy.clone();
             let metrics = Metrics::new(vec![], None);
             let (_ready_tx, ready) = tokio::sync::watch::channel(true);
             let state = web::Data::new(State {
@@ -57,16 +59,17 @@ fn start() -> Server {
                 .client_request_timeout(Duration::from_secs(2))
                 .bind_rustls_0_23(("127.0.0.1", 0), server_config(resolver))
                 .unwrap();
-            tx.send((server.addrs()[0], metrics)).unwrap();
+            tx.send((server.addrs()[0], metrics, shared_policy)).unwrap();
             server.run().await.unwrap();
         })
     });
-    let (addr, metrics) = rx.recv().unwrap();
+    let (addr, metrics, policy) = rx.recv().unwrap();
     Server {
         addr,
         ca_pem: bundle.ca_pem,
         policy_file,
         metrics,
+        policy,
         _dir: dir,
     }
 }
@@ -110,7 +113,39 @@ fn valid_sample_is_allowed_with_warnings_and_the_uid_echoed() {
     assert_eq!(resp["allowed"], true, "{resp}");
     let warnings: Vec<&str> = resp["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert!(warnings.iter().any(|w| w.contains("HostPort")), "{warnings:?}");
-    assert!(warnings.iter().all(|w| w.len() <= 256));
+}
+
+#[test]
+fn many_long_warnings_are_clipped_and_counted_within_the_api_servers_limits() {
+    let server = start();
+    let mut obj = sample();
+    // Ten containers, each with a secrets warning longer than the API server
+    // keeps (it names every key) beside its HostPort warning.
+    let c = obj["spec"]["Task"]["Properties"]["ContainerDefinitions"][0].clone();
+    let mut list = Vec::new();
+    for i in 0..10 {
+        let mut c = c.clone();
+        c["Name"] = json!(format!("app-{i}"));
+        let secrets: Vec<Value> = (0..15)
+            .map(|j| json!({"Name": format!("SOME_RATHER_LONG_SECRET_NAME_{j:02}"), "ValueFrom": format!("arn:aws:ssm:us-east-1:1:parameter/p{j}")}))
+            .collect();
+        c["Secrets"] = json!(secrets);
+        list.push(c);
+    }
+    obj["spec"]["Task"]["Properties"]["ContainerDefinitions"] = json!(list);
+    obj["spec"]["Service"]["LoadBalancers"][0]["ContainerName"] = json!("app-0");
+    let out = post(&server, "/validate", &review(&obj, "CREATE"));
+    let resp = &out["response"];
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let warnings: Vec<&str> = resp["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert!(
+        warnings.iter().any(|w| w.len() == 256 && w.ends_with("...")),
+        "nothing was clipped: {warnings:?}"
+    );
+    assert!(warnings.iter().all(|w| w.len() <= 256), "{warnings:?}");
+    assert!(warnings.iter().map(|w| w.len()).sum::<usize>() <= 4096);
+    let last = warnings.last().unwrap();
+    assert!(last.starts_with("... and ") && last.contains("more warnings"), "{last}");
 }
 
 #[test]
@@ -161,7 +196,7 @@ fn mutation_adds_defaults_once() {
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &patch).unwrap();
     assert_eq!(patched["spec"]["Task"]["Properties"]["Family"], "ecs-demo-deploy");
-    assert_eq!(patched["spec"]["Service"]["DeploymentConfiguration"]["MaximumPercent"], 200);
+    assert_eq!(patched["spec"]["Task"]["Properties"]["ContainerDefinitions"][0]["Essential"], true);
     // Reinvocation (reinvocationPolicy: IfNeeded) finds nothing left to add.
     let again = post(&server, "/mutate", &review(&patched, "UPDATE"));
     assert!(again["response"].get("patch").is_none_or(Value::is_null), "{again}");
@@ -182,14 +217,22 @@ fn policy_denial_names_the_rule_and_follows_policy_edits() {
         "{message}"
     );
 
-    // Hot reload: the admin relaxes the policy; no restart.
-    std::fs::write(&server.policy_file, "denyPrivileged: false\n").unwrap();
-    support::wait_for("the relaxed policy", Duration::from_secs(20), || {
-        post(&server, "/validate", &review(&obj, "CREATE"))["response"]["allowed"] == true
+    // An edit the store cannot read keeps the policy that denies (were it
+    // read as "allow all", the object would now pass).
+    let replace = |text: &str| {
+        let staged = server.policy_file.with_extension("staged");
+        std::fs::write(&staged, text).unwrap();
+        std::fs::rename(&staged, &server.policy_file).unwrap();
+    };
+    replace("denyPrivilegd: [");
+    support::wait_for("the broken edit to be refused", Duration::from_secs(20), || {
+        server.policy.reload_failures() == 1
     });
-    // An invalid edit keeps the last good policy.
-    std::fs::write(&server.policy_file, "denyPrivilegd: [").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let out = post(&server, "/validate", &review(&obj, "CREATE"));
+    assert_eq!(out["response"]["allowed"], false, "the broken edit loosened the policy: {out}");
+    // Hot reload: the admin relaxes the policy; no restart.
+    replace("denyPrivileged: false\n");
+    support::wait_for("the relaxed policy", Duration::from_secs(20), || server.policy.reloads() == 1);
     assert_eq!(post(&server, "/validate", &review(&obj, "CREATE"))["response"]["allowed"], true);
 }
 

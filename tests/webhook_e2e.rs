@@ -85,7 +85,10 @@ fn applying_each_sample_succeeds_and_stores_the_defaults() {
         "mutating webhook injected the family"
     );
     assert_eq!(v["spec"]["Task"]["Properties"]["ContainerDefinitions"][0]["Essential"], true);
-    assert_eq!(v["spec"]["Service"]["DeploymentConfiguration"]["MaximumPercent"], 200);
+    assert_eq!(
+        v["spec"]["Task"]["Properties"]["ContainerDefinitions"][0]["PortMappings"][0]["Protocol"],
+        "tcp"
+    );
 }
 
 #[test]
@@ -226,44 +229,6 @@ fn task_from_a_config_map_is_read_and_checked_and_a_missing_one_only_warns() {
         "{}",
         out.stderr
     );
-}
-
-/// Figures, not a check: the admission latency the preflight adds, as the
-/// webhook logs it. `cargo test --test webhook_e2e -- --ignored --nocapture preflight_latency`
-#[test]
-#[ignore = "measurement"]
-fn preflight_latency() {
-    let cluster = shared_cluster();
-    let ns = test_namespace(cluster, "wh-latency");
-    let manifest = in_namespace(&sample("ecsdeployment.json"), &ns);
-    let mut medians = Vec::new();
-    for (name, preflight) in [("lat-preflight", "true"), ("lat-plain", "false")] {
-        let args = vec![
-            "--webhook-only".to_string(),
-            "--log-format=json".to_string(),
-            format!("--preflight={preflight}"),
-        ];
-        let server = EcskubeProcess::start(cluster, std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")), name, &args).unwrap();
-        server.install(cluster).unwrap();
-        for _ in 0..30 {
-            cluster
-                .kubectl_ok(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest))
-                .unwrap();
-        }
-        let log = std::fs::read_to_string(&server.log_path).unwrap();
-        let mut ms: Vec<f64> = log
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["fields"]["endpoint"] == "validate")
-            .filter_map(|v| v["fields"]["latency_ms"].as_f64())
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        assert!(!ms.is_empty(), "no admission lines in {log}");
-        medians.push((preflight, ms[ms.len() / 2], ms.len()));
-    }
-    for (preflight, median, n) in medians {
-        eprintln!("validate latency with preflight={preflight}: median {median:.2} ms over {n} admissions");
-    }
 }
 
 #[test]
@@ -473,4 +438,163 @@ fn unchanged_specs_and_deletions_are_never_judged_again() {
         .unwrap();
     assert!(out.success(), "{}", out.stderr);
     assert_not_found(cluster, "ecsd", "ecs-demo-deploy", &ns);
+}
+
+#[test]
+fn updates_through_kubectl_are_judged_and_warned_like_creates() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-update");
+    let spec = |strategy: &str, image: &str| {
+        serde_json::json!({"Task": {"containerDefinitions": [{"name": "agent", "image": image, "memory": 64}]},
+                           "Service": {"schedulingStrategy": strategy}})
+    };
+    assert!(apply(cluster, &object(&ns, "agent", spec("REPLICA", "agent:1"))).success());
+    // An edit that becomes invalid is refused, and the stored object stays as it was.
+    let mut bad = object(&ns, "agent", spec("REPLICA", "agent:2"));
+    bad["spec"]["Task"]["containerDefinitions"][0]["memory"] = 2.into();
+    let out = apply(cluster, &bad);
+    assert!(
+        !out.success() && out.stderr.contains("containerDefinitions[0].memory"),
+        "{}",
+        out.stderr
+    );
+    let stored = cluster
+        .kubectl_ok(&["get", "ecsd", "agent", "-n", &ns, "-o", "json"], None)
+        .unwrap();
+    assert!(stored.contains("agent:1") && !stored.contains("agent:2"), "{stored}");
+    // Switching to DAEMON is allowed, with the warning that every task is recreated.
+    let out = apply(cluster, &object(&ns, "agent", spec("DAEMON", "agent:1")));
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Warning:") && out.stderr.contains("replaces the Deployment with a DaemonSet"),
+        "{}",
+        out.stderr
+    );
+
+    // ServiceFrom: the service definition from a ConfigMap, checked on update too.
+    let service = |count: i64| serde_json::json!({"desiredCount": count}).to_string();
+    cluster
+        .kubectl_ok(
+            &[
+                "create",
+                "configmap",
+                "svc",
+                "-n",
+                &ns,
+                &format!("--from-literal=service.json={}", service(1)),
+            ],
+            None,
+        )
+        .unwrap();
+    let from = |image: &str| {
+        object(
+            &ns,
+            "web",
+            serde_json::json!({"Task": {"containerDefinitions": [{"name": "web", "image": image, "memory": 64}]},
+                                               "ServiceFrom": {"configMapKeyRef": {"name": "svc", "key": "service.json"}}}),
+        )
+    };
+    assert!(apply(cluster, &from("nginx:1")).success());
+    let bad_service = serde_json::json!({"desiredCount": -3}).to_string();
+    cluster
+        .kubectl_ok(
+            &[
+                "create",
+                "configmap",
+                "svc",
+                "-n",
+                &ns,
+                &format!("--from-literal=service.json={bad_service}"),
+                "--dry-run=client",
+                "-o",
+                "yaml",
+            ],
+            None,
+        )
+        .and_then(|yaml| cluster.kubectl_ok(&["replace", "-f", "-"], Some(&yaml)))
+        .unwrap();
+    let out = apply(cluster, &from("nginx:2"));
+    assert!(!out.success(), "admitted");
+    assert!(
+        out.stderr.contains(r#"["configmap/svc"]["service.json"].desiredCount"#),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn probes_and_metrics_answer_over_http_and_count_what_happens() {
+    let (cluster, server) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-metrics");
+    let get = |path: &str| ecskube::devcluster::ecskube::http_get(server.probe_port, path).unwrap();
+    assert_eq!(get("/healthz"), (200, "ok".to_string()));
+    assert_eq!(get("/readyz").0, 200);
+    let counter = |prefix: &str| -> f64 {
+        get("/metrics")
+            .1
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let allowed = r#"ecskube_admission_requests_total{endpoint="validate",result="allowed"}"#;
+    let denied = r#"ecskube_admission_requests_total{endpoint="validate",result="denied"}"#;
+    let (allowed_before, denied_before) = (counter(allowed), counter(denied));
+    let reconciles_before = counter("ecskube_reconciles_total");
+    assert!(apply(
+        cluster,
+        &serde_json::from_str(&in_namespace(&sample("ecsdeployment.json"), &ns)).unwrap()
+    )
+    .success());
+    let mut bad: serde_json::Value = serde_json::from_str(&in_namespace(&sample("ecsdeployment.json"), &ns)).unwrap();
+    bad["spec"]["Task"]["Properties"]["ContainerDefinitions"][0]["Memory"] = 1.into();
+    assert!(!apply(cluster, &bad).success());
+    // Other tests share the server: at least ours were counted.
+    assert!(counter(allowed) >= allowed_before + 1.0);
+    assert!(counter(denied) >= denied_before + 1.0);
+    support::wait_for("a reconcile of the new object", std::time::Duration::from_secs(60), || {
+        counter("ecskube_reconciles_total") > reconciles_before
+    });
+    let (code, text) = get("/metrics");
+    assert_eq!(code, 200);
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    assert!(text.contains("ecskube_controller_leading 1"), "{text}");
+}
+
+#[test]
+fn kubectl_prints_every_warning_the_webhook_sends_clipped_as_designed() {
+    let (cluster, _) = webhook();
+    let _logs = DumpLogsOnPanic(cluster);
+    let ns = test_namespace(cluster, "wh-warnings");
+    let mut v: serde_json::Value = serde_json::from_str(&in_namespace(&sample("ecsdeployment.json"), &ns)).unwrap();
+    let c = v["spec"]["Task"]["Properties"]["ContainerDefinitions"][0].clone();
+    let list: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            let mut c = c.clone();
+            c["Name"] = format!("app-{i}").into();
+            c["Secrets"] = (0..15)
+                .map(|j| serde_json::json!({"Name": format!("SOME_RATHER_LONG_SECRET_NAME_{j:02}"), "ValueFrom": "arn:aws:ssm:us-east-1:1:parameter/p"}))
+                .collect();
+            c
+        })
+        .collect();
+    v["spec"]["Task"]["Properties"]["ContainerDefinitions"] = list.into();
+    v["spec"]["Service"]["LoadBalancers"][0]["ContainerName"] = "app-0".into();
+    let out = cluster
+        .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&v.to_string()))
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    let warnings: Vec<&str> = out.stderr.lines().filter_map(|l| l.strip_prefix("Warning: ")).collect();
+    assert!(warnings.len() > 5, "{}", out.stderr);
+    assert!(warnings.iter().all(|w| w.len() <= 256), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.ends_with("...") && w.len() == 256),
+        "none clipped: {warnings:?}"
+    );
+    assert!(
+        warnings.last().unwrap().contains("more warnings (run `ecskube validate`"),
+        "{warnings:?}"
+    );
 }
