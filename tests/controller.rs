@@ -568,6 +568,11 @@ fn with_leader_election_only_the_leader_reconciles_and_a_standby_takes_over() {
     drop(a);
     h.apply(&h.ecsd("two", json!({"Task": task("nginx:1", None)})));
     wait_for("b to take over and create the children", TIMEOUT, || h.exists("deployment", "two"));
+    // How long a leading b takes from an apply to its child: the window below.
+    let applied = Instant::now();
+    h.apply(&h.ecsd("two-b", json!({"Task": task("nginx:1", None)})));
+    wait_for("b to create two-b's children", TIMEOUT, || h.exists("deployment", "two-b"));
+    let reaction = applied.elapsed();
     eprintln!("takeover after the leader stopped: {:.1?}", stopped.elapsed());
     assert_eq!(h.get("lease", "ecskube-controller")["spec"]["holderIdentity"], "b");
     assert!(b.successes() > 0);
@@ -581,8 +586,12 @@ fn with_leader_election_only_the_leader_reconciles_and_a_standby_takes_over() {
     wait_for("b to notice it lost the lease", TIMEOUT, || !b.metrics.is_leading());
     let frozen = b.successes();
     h.apply(&h.ecsd("three", json!({"Task": task("nginx:1", None)})));
-    // The controller was stopped before the gauge fell: nothing can reconcile "three".
-    assert!(!h.exists("deployment", "three"), "a replica without the lease reconciled");
+    // Three times as long as a leading b needed (at least 3 s), "three" stays without children.
+    let window = (reaction * 3).max(Duration::from_secs(3));
+    let watching = Instant::now();
+    while watching.elapsed() < window {
+        assert!(!h.exists("deployment", "three"), "a replica without the lease reconciled");
+    }
     assert_eq!(b.successes(), frozen);
     assert!(*b.ready.borrow(), "a standby is ready");
 

@@ -43,10 +43,24 @@ fn render(path: &Path) -> String {
 /// Only `UPDATE_GOLDEN=1` rewrites the files; any other value is a mistake
 /// (CI refuses to run with the variable set at all: .ci/run).
 fn update_requested() -> bool {
-    match std::env::var("UPDATE_GOLDEN") {
-        Ok(v) if v == "1" => true,
-        Ok(v) => panic!("UPDATE_GOLDEN={v:?}: set it to 1 to rewrite the golden files, or unset it to compare"),
-        Err(_) => false,
+    update_requested_by(std::env::var("UPDATE_GOLDEN").ok().as_deref())
+}
+
+fn update_requested_by(value: Option<&str>) -> bool {
+    match value {
+        Some("1") => true,
+        Some(v) => panic!("UPDATE_GOLDEN={v:?}: set it to 1 to rewrite the golden files, or unset it to compare"),
+        None => false,
+    }
+}
+
+#[test]
+fn only_update_golden_1_rewrites_the_files() {
+    assert!(update_requested_by(Some("1")));
+    assert!(!update_requested_by(None));
+    for other in ["0", "", "true", "yes"] {
+        let outcome = std::panic::catch_unwind(|| update_requested_by(Some(other)));
+        assert!(outcome.is_err(), "UPDATE_GOLDEN={other:?} was taken as a request to rewrite");
     }
 }
 
