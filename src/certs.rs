@@ -20,7 +20,7 @@ const CA_LIFETIME: Duration = Duration::from_secs(5 * 365 * 24 * 60 * 60);
 const SERVING_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// Backdating tolerates clocks (API server vs. the machine that generated the
 /// cert) that are a little behind.
-const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -130,6 +130,72 @@ pub fn generate(dns_names: &[String], ips: &[IpAddr]) -> Result<Bundle, CertErro
         cert_pem: leaf_cert.pem(),
         key_pem: leaf_key.serialize_pem(),
     })
+}
+
+/// A CA whose key is kept (in the webhook's Secret), to issue and reissue
+/// serving certificates: what self-managed certificates rotate with.
+#[derive(Clone)]
+pub struct Authority {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Now, in whole seconds (X.509 times are), as rcgen takes it.
+macro_rules! now {
+    () => {
+        rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+    };
+}
+
+impl Authority {
+    /// A new CA (ECDSA P-256) valid for `lifetime`.
+    pub fn generate(lifetime: Duration) -> Result<Self, CertError> {
+        let now = now!();
+        let not_before = now - CLOCK_SKEW;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name = common_name(&format!("ecskube webhook CA {}", now.unix_timestamp()));
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca.not_before = not_before;
+        ca.not_after = now + lifetime;
+        let cert = ca.self_signed(&key)?;
+        Ok(Authority {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A serving certificate for `dns_names`, valid for `lifetime` (at most
+    /// as long as the CA): (certificate PEM, key PEM).
+    pub fn issue(&self, dns_names: &[String], lifetime: Duration) -> Result<(String, String), CertError> {
+        if dns_names.is_empty() {
+            return Err(CertError::NoSubjectAltNames);
+        }
+        let ca_key = KeyPair::from_pem(&self.key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
+        let now = now!();
+        let not_before = now - CLOCK_SKEW;
+        let mut leaf = CertificateParams::default();
+        leaf.subject_alt_names = subject_alt_names(dns_names, &[])?;
+        leaf.distinguished_name = common_name(&dns_names[0]);
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.use_authority_key_identifier_extension = true;
+        leaf.not_before = not_before;
+        leaf.not_after = now + lifetime;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let cert = leaf.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }
 
 /// `ecskube certs`: generates a bundle, writes it to `out_dir` and returns the
@@ -298,6 +364,24 @@ mod tests {
         // Rewriting over existing files works and leaves no temp files behind.
         generate(&names(), &[]).unwrap().write(&out).unwrap();
         assert_eq!(fs::read_dir(&out).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn an_authority_reissues_certificates_that_chain_to_it() {
+        let ca = Authority::generate(Duration::from_secs(3600)).unwrap();
+        let (cert_pem, key_pem) = ca.issue(&names(), Duration::from_secs(600)).unwrap();
+        let bundle = Bundle {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        };
+        verify(&bundle, &ca.cert_pem, &names()[0], SystemTime::now()).unwrap();
+        let err = verify(&bundle, &ca.cert_pem, &names()[0], SystemTime::now() + Duration::from_secs(1200)).unwrap_err();
+        assert!(format!("{err:?}").contains("Expired"), "{err:?}");
+        // Another CA's bundle does not verify it, even with the same kind of name.
+        let other = Authority::generate(Duration::from_secs(3600)).unwrap();
+        assert!(verify(&bundle, &other.cert_pem, &names()[0], SystemTime::now()).is_err());
+        assert!(!format!("{ca:?}").contains("PRIVATE KEY"));
     }
 
     #[test]

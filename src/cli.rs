@@ -60,7 +60,7 @@ pub enum Command {
         out: std::path::PathBuf,
     },
     /// Run the admission webhook and the controller.
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
 }
 
 /// Values for CloudFormation intrinsic functions (`Ref`, `Fn::Sub`, ...); they
@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> i32 {
                 EXIT_INVALID
             }
         },
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Crd => {
             print!("{}", crate::crd::crd_yaml());
             EXIT_OK

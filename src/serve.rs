@@ -4,6 +4,7 @@
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use crate::supervisor::Supervisor;
+use crate::webhook::certificates;
 use crate::webhook::metrics::Metrics;
 use crate::webhook::preflight::Preflight;
 use crate::webhook::server::{self, Listen, State};
@@ -24,6 +25,35 @@ pub struct ServeArgs {
     /// Plain-HTTP address for /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub probe_listen: SocketAddr,
+    /// The Secret the serving certificate is read from when no --tls-cert is
+    /// given (and kept valid by ecskube unless --manage-certs=false).
+    #[arg(long, default_value = "ecskube-webhook-tls")]
+    pub tls_secret: String,
+    /// Namespace of that Secret and of the webhook's Service.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ecskube-system")]
+    pub tls_secret_namespace: String,
+    /// Create, renew and rotate the Secret's CA and certificate, and keep
+    /// `caBundle` of the webhook configurations in step (one replica, by Lease).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub manage_certs: bool,
+    /// The webhook's Service (the serving certificate's names).
+    #[arg(long, default_value = "ecskube-webhook")]
+    pub webhook_service: String,
+    /// Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle is kept.
+    #[arg(long, default_value = "ecskube")]
+    pub webhook_configuration: String,
+    /// Lifetime of a self-managed CA (renewed in its last third).
+    #[arg(long, default_value_t = 2 * 365 * 24 * 3600)]
+    pub ca_lifetime_seconds: u64,
+    /// Lifetime of a self-managed serving certificate (renewed in its last third).
+    #[arg(long, default_value_t = 365 * 24 * 3600)]
+    pub serving_cert_lifetime_seconds: u64,
+    /// How long the previous CA stays in caBundle after a CA rotation.
+    #[arg(long, default_value_t = 600)]
+    pub ca_overlap_seconds: u64,
+    /// How often the certificate manager looks at the Secret.
+    #[arg(long, default_value_t = 60_000)]
+    pub cert_check_interval_ms: u64,
     /// PEM certificate chain of the webhook; reloaded when it changes on disk.
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
@@ -93,6 +123,21 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+impl ServeArgs {
+    fn cert_config(&self) -> certificates::CertConfig {
+        certificates::CertConfig {
+            namespace: self.tls_secret_namespace.clone(),
+            secret: self.tls_secret.clone(),
+            service: self.webhook_service.clone(),
+            webhook_configuration: self.webhook_configuration.clone(),
+            ca_lifetime: Duration::from_secs(self.ca_lifetime_seconds),
+            serving_lifetime: Duration::from_secs(self.serving_cert_lifetime_seconds),
+            overlap: Duration::from_secs(self.ca_overlap_seconds),
+            check_interval: Duration::from_millis(self.cert_check_interval_ms),
+        }
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let reload = Duration::from_millis(args.reload_interval_ms);
     let run_webhook = !args.controller_only;
@@ -139,18 +184,62 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(path), true) => Some(crate::webhook::tls::client_verifier(path).context("--client-ca")?),
         _ => None,
     };
+    // Files (`--tls-cert`/`--tls-key`: cert-manager's mounted Secret, or
+    // `ecskube certs`), else the Secret itself, read (and, unless
+    // `--manage-certs=false`, kept valid) through the API.
+    let (cert_ready_tx, cert_ready) = watch::channel(false);
     let cert = if run_webhook {
-        let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-            bail!("the webhook needs --tls-cert and --tls-key (generate them with `ecskube certs`)");
+        let resolver = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let resolver = ReloadingCert::load(cert, key)?;
+                supervisor.watch("certificate-watcher", resolver.clone().spawn_watcher(reload));
+                cert_ready_tx.send_replace(true);
+                resolver
+            }
+            (None, None) => {
+                let client = client
+                    .clone()
+                    .context("self-managed certificates need the cluster (or give --tls-cert and --tls-key)")?;
+                let config = args.cert_config();
+                // Until the Secret's certificate is served, a throwaway one lets
+                // the listener bind; /readyz says not ready meanwhile.
+                let placeholder = crate::certs::generate(&config.dns_names(), &[])?;
+                let resolver = ReloadingCert::from_pem(
+                    placeholder.cert_pem.as_bytes(),
+                    placeholder.key_pem.as_bytes(),
+                    &format!("secret {}/{}", config.namespace, config.secret),
+                )?;
+                supervisor.spawn(
+                    "certificate-follower",
+                    certificates::follow(client.clone(), config.clone(), resolver.clone(), cert_ready_tx),
+                );
+                if args.manage_certs {
+                    supervisor.spawn(
+                        "certificate-manager",
+                        certificates::manage(client, config, supervisor.shutdown_signal()),
+                    );
+                }
+                resolver
+            }
+            _ => bail!("give both --tls-cert and --tls-key, or neither (the Secret --tls-secret is then used)"),
         };
-        let resolver = ReloadingCert::load(cert, key)?;
-        supervisor.watch("certificate-watcher", resolver.clone().spawn_watcher(reload));
         Some(resolver)
     } else {
         None
     };
 
-    let metrics = Metrics::new(external_counters(&policy, cert.as_ref()), Some(&controller_metrics));
+    let gauges: Vec<(&'static str, &'static str, crate::webhook::metrics::ReadGauge)> = match &cert {
+        Some(c) => {
+            let c = c.clone();
+            vec![(
+                "certificate_expiry_timestamp_seconds",
+                "When the serving certificate in use expires (seconds since the epoch)",
+                Box::new(move || c.not_after()),
+            )]
+        }
+        None => Vec::new(),
+    };
+    let metrics = Metrics::with_gauges(external_counters(&policy, cert.as_ref()), gauges, Some(&controller_metrics));
     let preflight = match (&client, args.preflight && run_webhook) {
         (Some(c), true) => {
             let p = Preflight::new(
@@ -163,12 +252,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let ready = if run_webhook {
-        // The certificate is loaded and the listener is about to bind.
-        watch::channel(true).1
-    } else {
-        controller_ready
-    };
+    let ready = if run_webhook { cert_ready } else { controller_ready };
     let state = Arc::new(State {
         policy,
         client,

@@ -82,6 +82,7 @@ fn installed() -> &'static Installed {
                 kubeconfig: as_account("ecskube-controller"),
                 leader_election_namespace: Some("ecskube-system".into()),
                 args: vec!["--controller-only".into(), format!("--policy={}", policy.display())],
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -484,6 +485,37 @@ fn the_webhook_account_can_only_dry_run_and_the_controller_stays_out_of_system_n
     assert!(out.success(), "{}", out.stderr);
     assert!(t.get("deployment", "stolen").is_null());
 
+    // It may (re-)create its own webhook configurations, but not one that
+    // would send it other objects (every Secret written, say), under any name.
+    let hook = |name: &str, resource: &str| {
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+               "metadata": {"name": name},
+               "webhooks": [{"name": "steal.ecskube.ecskube", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                             "failurePolicy": "Ignore",
+                             "rules": [{"apiGroups": [if resource == "ecsdeployments" { "ecskube.ecskube" } else { "" }],
+                                        "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": [resource]}],
+                             "clientConfig": {"service": {"namespace": "ecskube-system", "name": "ecskube-webhook"}}}]})
+        .to_string()
+    };
+    for (name, resource, rule) in [
+        ("ecskube", "secrets", "may only send ECSDeployments to the Service ecskube-webhook"),
+        ("steal", "secrets", "only write the webhook configurations named ecskube"),
+        ("steal", "ecsdeployments", "only write the webhook configurations named ecskube"),
+    ] {
+        let out = run(&webhook, &["create", "-f", "-"], Some(&hook(name, resource)));
+        assert!(
+            !out.success() && out.stderr.contains("ecskube-webhook-configurations") && out.stderr.contains(rule),
+            "{name} for {resource}: {}",
+            out.stderr
+        );
+    }
+    let out = run(
+        &webhook,
+        &["create", "--dry-run=server", "-f", "-"],
+        Some(&hook("ecskube-dry", "ecsdeployments")),
+    );
+    assert!(!out.success() && out.stderr.contains("named ecskube"), "{}", out.stderr);
+
     // The controller's token: its own kinds, in user namespaces only.
     let out = run(&controller, &["create", "-f", "-"], Some(&deployment("kube-system")));
     assert!(!out.success());
@@ -495,7 +527,8 @@ fn the_webhook_account_can_only_dry_run_and_the_controller_stays_out_of_system_n
     let out = run(&controller, &["create", "-f", "-"], Some(&deployment(&t.ns)));
     assert!(out.success(), "{}", out.stderr);
 
-    // Neither reads Secrets, anywhere.
+    // Neither reads Secrets outside ecskube's own namespace (the webhook's
+    // certificates live there).
     for kc in [&webhook, &controller] {
         for ns in [t.ns.as_str(), "kube-system"] {
             let out = run(kc, &["get", "secrets", "-n", ns], None);

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ecskube::devcluster::ecskube::EcskubeProcess;
+use ecskube::devcluster::ecskube::Installation;
 use ecskube::devcluster::{default_bin_dir, kubernetes_version, ClusterOptions, DevCluster};
 
 #[derive(Parser)]
@@ -29,10 +29,14 @@ enum Cmd {
         /// Keep the work dir (kubeconfig, PKI, logs) after shutdown.
         #[arg(long)]
         keep: bool,
-        /// Run `ecskube serve` (webhook + controller) against the cluster and
-        /// install the CRD and webhook configurations; give the binary's path.
+        /// Install ecskube as `kubectl apply -k` does (from --install-from)
+        /// and run its webhook and controller, each as its own ServiceAccount,
+        /// from this binary; give its path.
         #[arg(long)]
         ecskube: Option<PathBuf>,
+        /// The kustomization ecskube is installed from.
+        #[arg(long, default_value = "webhook-config")]
+        install_from: PathBuf,
         /// After applying, show the objects with this label selector.
         #[arg(long, default_value = "demo=true")]
         show: String,
@@ -45,6 +49,7 @@ fn main() -> Result<()> {
         bin_dir,
         keep,
         ecskube,
+        install_from,
         show,
     } = Cli::parse().command;
 
@@ -69,14 +74,16 @@ fn main() -> Result<()> {
 
     let server = match &ecskube {
         Some(binary) => {
-            eprintln!("starting {} serve ...", binary.display());
-            let server = EcskubeProcess::start(&cluster, binary, "ecskube", &[])?;
-            server.install(&cluster)?;
             eprintln!(
-                "ecskube webhook on https://127.0.0.1:{}, metrics on http://127.0.0.1:{}/metrics",
-                server.webhook_port, server.probe_port
+                "installing ecskube (kubectl apply -k {}) and starting its webhook and controller ...",
+                install_from.display()
             );
-            Some(server)
+            let installed = Installation::install(&cluster, binary, &install_from, &[])?;
+            eprintln!(
+                "ecskube webhook on https://127.0.0.1:{} (Service ecskube-webhook.ecskube-system), metrics on http://127.0.0.1:{}/metrics and http://127.0.0.1:{}/metrics",
+                installed.webhook.webhook_port, installed.webhook.probe_port, installed.controller.probe_port
+            );
+            Some(installed)
         }
         None => None,
     };

@@ -34,6 +34,9 @@ pub struct Launch {
     pub kubeconfig: Option<PathBuf>,
     /// Namespace of its Lease (default: `default`).
     pub leader_election_namespace: Option<String>,
+    /// Serve the certificate from the Secret ecskube manages itself, as
+    /// installed, instead of from files made here.
+    pub self_managed_certs: bool,
     pub args: Vec<String>,
 }
 
@@ -50,19 +53,21 @@ impl EcskubeProcess {
 
     /// [`EcskubeProcess::start`] with an identity and Lease namespace of its own.
     pub fn start_with(cluster: &DevCluster, binary: &Path, name: &str, launch: &Launch) -> Result<Self> {
+        let mut process = Self::start_unready(cluster, binary, name, launch)?;
+        process.wait_ready(Duration::from_secs(60))?;
+        Ok(process)
+    }
+
+    /// [`EcskubeProcess::start_with`] without waiting for /readyz (a webhook
+    /// on self-managed certificates is ready once it serves the Secret's).
+    pub fn start_unready(cluster: &DevCluster, binary: &Path, name: &str, launch: &Launch) -> Result<Self> {
         install_crd(cluster)?;
         let cert_dir = cluster.work_dir().join(format!("{name}-certs"));
-        let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
-        bundle
-            .write(&cert_dir)
-            .with_context(|| format!("writing certificates to {}", cert_dir.display()))?;
         let (webhook_port, probe_port) = (free_port()?, free_port()?);
         let mut args: Vec<String> = vec![
             "serve".into(),
             format!("--listen=127.0.0.1:{webhook_port}"),
             format!("--probe-listen=127.0.0.1:{probe_port}"),
-            format!("--tls-cert={}", cert_dir.join("tls.crt").display()),
-            format!("--tls-key={}", cert_dir.join("tls.key").display()),
             format!(
                 "--kubeconfig={}",
                 launch.kubeconfig.as_deref().unwrap_or(cluster.kubeconfig_path()).display()
@@ -72,22 +77,30 @@ impl EcskubeProcess {
                 launch.leader_election_namespace.as_deref().unwrap_or("default")
             ),
         ];
+        let mut ca_pem = String::new();
+        if !launch.self_managed_certs {
+            let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
+            bundle
+                .write(&cert_dir)
+                .with_context(|| format!("writing certificates to {}", cert_dir.display()))?;
+            args.push(format!("--tls-cert={}", cert_dir.join("tls.crt").display()));
+            args.push(format!("--tls-key={}", cert_dir.join("tls.key").display()));
+            ca_pem = bundle.ca_pem;
+        }
         args.extend(launch.args.iter().cloned());
         let log_path = cluster.work_dir().join("logs").join(format!("{name}.log"));
         let component = Component::start(name, binary, &args, &log_path)?;
-        let mut process = EcskubeProcess {
+        Ok(EcskubeProcess {
             component: vec![component],
             webhook_port,
             probe_port,
-            ca_pem: bundle.ca_pem.clone(),
+            ca_pem,
             cert_dir,
             log_path,
-        };
-        process.wait_ready(Duration::from_secs(60))?;
-        Ok(process)
+        })
     }
 
-    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(exit) = self.component[0].exited() {
@@ -192,4 +205,127 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
         .context("no HTTP status")?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((code, body))
+}
+
+/// ecskube as `kubectl apply -k webhook-config/` installs it, with its two
+/// Deployments' processes run on this host: each authenticated as its own
+/// ServiceAccount (a TokenRequest token), the webhook reached by the API
+/// server through the Service the shipped configurations name (the cluster's
+/// egress proxy routes it here), serving the certificates it manages itself.
+pub struct Installation {
+    pub webhook: EcskubeProcess,
+    pub controller: EcskubeProcess,
+    /// The policy file the processes read (the ConfigMap's key, as kubelet mounts it).
+    pub policy_file: PathBuf,
+    binary: PathBuf,
+    webhook_launch: Launch,
+}
+
+pub const SYSTEM_NAMESPACE: &str = "ecskube-system";
+
+impl Installation {
+    /// `kubectl apply -k <manifests>`, then both processes; returns once the
+    /// certificates have bootstrapped and the API server calls the webhook.
+    /// `webhook_args` are extra flags (certificate lifetimes, for tests).
+    pub fn install(cluster: &DevCluster, binary: &Path, manifests: &Path, webhook_args: &[String]) -> Result<Self> {
+        cluster.kubectl_ok(&["apply", "-k", &manifests.to_string_lossy()], None)?;
+        install_crd(cluster)?;
+        let policy = cluster.kubectl_ok(
+            &[
+                "get",
+                "configmap",
+                "ecskube-policy",
+                "-n",
+                SYSTEM_NAMESPACE,
+                "-o",
+                "jsonpath={.data.policy\\.yaml}",
+            ],
+            None,
+        )?;
+        let policy_file = cluster.work_dir().join("installed-policy.yaml");
+        std::fs::write(&policy_file, policy)?;
+        let account = |sa: &str| cluster.service_account_kubeconfig(SYSTEM_NAMESPACE, sa);
+        let mut args = vec![
+            "--webhook-only".to_string(),
+            format!("--policy={}", policy_file.display()),
+            format!("--tls-secret-namespace={SYSTEM_NAMESPACE}"),
+            "--log-format=json".to_string(),
+        ];
+        args.extend(webhook_args.iter().cloned());
+        let webhook_launch = Launch {
+            kubeconfig: Some(account("ecskube-webhook")?),
+            self_managed_certs: true,
+            args,
+            ..Default::default()
+        };
+        let webhook = Self::start_webhook(cluster, binary, &webhook_launch)?;
+        let controller = EcskubeProcess::start_with(
+            cluster,
+            binary,
+            "installed-controller",
+            &Launch {
+                kubeconfig: Some(account("ecskube-controller")?),
+                leader_election_namespace: Some(SYSTEM_NAMESPACE.into()),
+                args: vec![
+                    "--controller-only".to_string(),
+                    format!("--policy={}", policy_file.display()),
+                    "--log-format=json".to_string(),
+                ],
+                ..Default::default()
+            },
+        )?;
+        let mut installation = Installation {
+            webhook,
+            controller,
+            policy_file,
+            binary: binary.to_path_buf(),
+            webhook_launch,
+        };
+        installation.webhook.wait_ready(Duration::from_secs(120))?;
+        installation.wait_until_called(cluster)?;
+        Ok(installation)
+    }
+
+    /// The webhook's process, with the Service routed to it.
+    fn start_webhook(cluster: &DevCluster, binary: &Path, launch: &Launch) -> Result<EcskubeProcess> {
+        let webhook = EcskubeProcess::start_unready(cluster, binary, "installed-webhook", launch)?;
+        cluster.route_service(
+            "ecskube-webhook",
+            SYSTEM_NAMESPACE,
+            443,
+            format!("127.0.0.1:{}", webhook.webhook_port).parse()?,
+        )?;
+        Ok(webhook)
+    }
+
+    /// Stops the webhook's process and starts a new one (as a Pod restart
+    /// would); returns once the API server calls it again.
+    pub fn restart_webhook(&mut self, cluster: &DevCluster) -> Result<()> {
+        self.webhook.stop();
+        self.webhook = Self::start_webhook(cluster, &self.binary, &self.webhook_launch)?;
+        self.webhook.wait_ready(Duration::from_secs(120))?;
+        self.wait_until_called(cluster)
+    }
+
+    /// The API server has the caBundle and calls the webhook through the Service.
+    fn wait_until_called(&self, cluster: &DevCluster) -> Result<()> {
+        let probe = serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
+            "metadata": {"name": "probe", "namespace": "default"},
+            "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = cluster.kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))?;
+            if out.stderr.contains("unknown field `Imagee`") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the API server never reached the installed webhook: {}\n{}",
+                    out.stderr,
+                    self.webhook.log_tail(30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod ecskube;
 mod kubeconfig;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 
 use std::fs;
 use std::io::Write;
@@ -81,6 +82,9 @@ pub struct DevCluster {
     /// The CA of the client certificate the API server presents to webhooks.
     webhook_client_ca: PathBuf,
     admission_config: PathBuf,
+    /// The API server's "cluster" egress (webhook calls) goes through this proxy.
+    egress: proxy::Routes,
+    egress_config: PathBuf,
     components: Mutex<Vec<Component>>,
 }
 
@@ -122,6 +126,17 @@ impl DevCluster {
         fs::write(&client_cert, &client.cert_pem)?;
         fs::write(&client_key, &client.key_pem)?;
         let admission_config = kubeconfig::write_webhook_client(&pki_dir, &client_cert, &client_key)?;
+        let egress = proxy::Routes::default();
+        let egress_socket = work_path.join("egress.sock");
+        proxy::start(egress.clone(), &egress_socket)?;
+        let egress_config = work_path.join("egress-selector.yaml");
+        fs::write(
+            &egress_config,
+            format!(
+                "apiVersion: apiserver.k8s.io/v1beta1\nkind: EgressSelectorConfiguration\negressSelections:\n- name: cluster\n  connection:\n    proxyProtocol: HTTPConnect\n    transport:\n      uds:\n        udsName: {}\n",
+                egress_socket.display()
+            ),
+        )?;
 
         let cluster = DevCluster {
             work_dir: Mutex::new(work),
@@ -134,6 +149,8 @@ impl DevCluster {
             pki_files,
             webhook_client_ca,
             admission_config,
+            egress,
+            egress_config,
             components: Mutex::new(Vec::new()),
         };
         // On error `cluster` is dropped, which stops whatever already started;
@@ -239,6 +256,9 @@ impl DevCluster {
             // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook);
             // webhooks get a client certificate they may require (`--client-ca`).
             format!("--admission-control-config-file={}", self.admission_config.display()),
+            // Webhook calls (by Service or URL) go through the test's proxy: a
+            // Service reference reaches a host process as it would a pod.
+            format!("--egress-selector-config-file={}", self.egress_config.display()),
             "--profiling=false".into(),
         ]
     }
@@ -309,6 +329,22 @@ status:
     /// Path of the admin kubeconfig (cluster-admin via O=system:masters).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// Routes the API server's calls to the Service `namespace/service` on
+    /// `port` (by its DNS name, and by its ClusterIP, which the API server's
+    /// service resolver dials) to `to`, a host process, as kube-proxy would
+    /// to the Service's pods. The Service must exist.
+    pub fn route_service(&self, service: &str, namespace: &str, port: u16, to: std::net::SocketAddr) -> Result<()> {
+        self.egress.set(&format!("{service}.{namespace}.svc:{port}"), to);
+        let ip = self.kubectl_ok(
+            &["get", "service", service, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"],
+            None,
+        )?;
+        if !ip.trim().is_empty() {
+            self.egress.set(&format!("{}:{port}", ip.trim()), to);
+        }
+        Ok(())
     }
 
     /// The CA whose certificate the API server presents to admission webhooks

@@ -6,6 +6,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -24,15 +25,20 @@ pub struct EndpointLabels {
 
 pub type Read = Box<dyn Fn() -> u64 + Send + Sync>;
 
-/// Counters kept elsewhere, exported as they stand at scrape time.
+pub type ReadGauge = Box<dyn Fn() -> Option<i64> + Send + Sync>;
+
+/// Counters and gauges kept elsewhere, exported as they stand at scrape time.
 #[derive(Default)]
 struct External {
     counters: Vec<(&'static str, &'static str, Read)>,
+    gauges: Vec<(&'static str, &'static str, ReadGauge)>,
 }
 
 impl std::fmt::Debug for External {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.counters.iter().map(|(n, ..)| n)).finish()
+        f.debug_list()
+            .entries(self.counters.iter().map(|(n, ..)| n).chain(self.gauges.iter().map(|(n, ..)| n)))
+            .finish()
     }
 }
 
@@ -42,6 +48,13 @@ impl Collector for External {
             let c = ConstCounter::new(read());
             let m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
             c.encode(m)?;
+        }
+        for (name, help, read) in &self.gauges {
+            if let Some(v) = read() {
+                let g = ConstGauge::new(v);
+                let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+                g.encode(m)?;
+            }
         }
         Ok(())
     }
@@ -57,6 +70,15 @@ impl Metrics {
     /// `external`: (name, help, read) for counters owned by other parts;
     /// `controller`: the controller's families, when this process runs one.
     pub fn new(external: Vec<(&'static str, &'static str, Read)>, controller: Option<&crate::controller::Metrics>) -> Arc<Self> {
+        Self::with_gauges(external, Vec::new(), controller)
+    }
+
+    /// [`Metrics::new`] with gauges read at scrape time too (None: not exported).
+    pub fn with_gauges(
+        external: Vec<(&'static str, &'static str, Read)>,
+        gauges: Vec<(&'static str, &'static str, ReadGauge)>,
+        controller: Option<&crate::controller::Metrics>,
+    ) -> Arc<Self> {
         let mut registry = Registry::with_prefix("ecskube");
         if let Some(c) = controller {
             c.register(&mut registry);
@@ -73,7 +95,10 @@ impl Metrics {
             ])
         });
         registry.register("admission_duration_seconds", "Time to answer an admission review", latency.clone());
-        registry.register_collector(Box::new(External { counters: external }));
+        registry.register_collector(Box::new(External {
+            counters: external,
+            gauges,
+        }));
         Arc::new(Metrics {
             registry,
             admissions,

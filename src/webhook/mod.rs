@@ -3,6 +3,8 @@
 //! TLS with certificate rotation (`tls`) and Prometheus metrics (`metrics`).
 
 pub mod admission;
+pub mod certificates;
+pub mod configurations;
 pub mod metrics;
 pub mod preflight;
 pub mod server;

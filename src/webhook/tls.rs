@@ -82,6 +82,46 @@ impl ReloadingCert {
         }))
     }
 
+    /// A pair held in memory (a Secret read through the API), replaced with
+    /// [`ReloadingCert::replace`]; `source` names it in errors.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], source: &str) -> Result<Arc<Self>, TlsError> {
+        let path = PathBuf::from(source);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let loaded = parse_pair(&path, &path, cert_pem.to_vec(), key_pem.to_vec(), &provider)?;
+        Ok(Arc::new(ReloadingCert {
+            cert_path: path.clone(),
+            key_path: path,
+            provider,
+            current: RwLock::new(loaded),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// Serves `cert_pem`/`key_pem` from now on, unless they are unusable (the
+    /// current pair stays). `Ok(false)`: that is already the pair served.
+    pub fn replace(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<bool, TlsError> {
+        {
+            let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if current.cert_pem == cert_pem && current.key_pem == key_pem {
+                return Ok(false);
+            }
+        }
+        let loaded =
+            parse_pair(&self.cert_path, &self.key_path, cert_pem.to_vec(), key_pem.to_vec(), &self.provider).map_err(|e| self.failed(e))?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// When the served certificate expires (seconds since the epoch).
+    pub fn not_after(&self) -> Option<i64> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let der = current.certified.cert.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+        Some(cert.validity().not_after.timestamp())
+    }
+
     /// Re-reads the files. Returns `Ok(true)` if a new pair is now served,
     /// `Ok(false)` if the files are unchanged, and an error (keeping the
     /// current pair) if the new files are unusable.
