@@ -2,17 +2,30 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz-adversarial
+.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz-adversarial image test-image
 
 all: build
 
 build:
 	$(CARGO) build --release --bins
 
-# Every check CI runs: formatting, lints, the minimum Rust version, and all
-# tests (unit, integration, end-to-end).
+# Every check CI runs: formatting, lints, the minimum Rust version, all
+# tests (unit, integration, end-to-end), then the image, built and checked.
 test: tools control-plane fmt-check clippy msrv
 	$(CARGO) test --all-targets
+	$(MAKE) test-image
+
+# The image (Dockerfile, stage release-local) with buildah: a static musl
+# binary from cargo, FROM scratch. Installs buildah and musl-tools (Debian)
+# and the musl target (rustup) when missing. IMAGE=... names it.
+IMAGE ?= localhost/ecskube:dev
+image:
+	IMAGE=$(IMAGE) bash scripts/build-image.sh
+
+# The built image from its own root filesystem: non-root, labels, and its
+# binary's --version and validate (scripts/test-image.sh).
+test-image: image
+	IMAGE=$(IMAGE) bash scripts/test-image.sh
 
 # The Rust components the checks need (rustup is how this machine's Rust is installed).
 tools:

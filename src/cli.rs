@@ -216,7 +216,13 @@ fn validate(files: &[String], format: Format, params: &crate::ecs::intrinsics::S
     for (file, docs) in &loaded {
         for (i, doc) in docs.iter().enumerate() {
             let analysis = doc.analyze();
-            let diags = analysis.report.diagnostics;
+            let mut diags = analysis.report.diagnostics.clone();
+            // What would not carry over, as the webhook warns at apply time.
+            if !analysis.report.has_errors() && analysis.task.is_some() {
+                if let Ok(converted) = crate::translate::convert(&analysis, &doc.meta(&analysis)) {
+                    diags.extend(converted.report.diagnostics);
+                }
+            }
             results.push(FileResult {
                 file: if docs.len() > 1 { format!("{file}#{i}") } else { file.clone() },
                 document: i,

@@ -134,8 +134,11 @@ fn assert_compiler_style(run: &Run, file: &str) {
 fn the_sample_is_valid() {
     let run = ecskube(&["validate", SAMPLE], None);
     assert_eq!(run.code, 0, "{run}");
-    assert_eq!(run.stdout, "", "{run}");
-    assert!(run.stderr.contains("1 of 1 definitions valid; 0 errors"), "{run}");
+    // Its one note is what kubectl apply warns too: hostPort is not carried over.
+    let expected = format!("{SAMPLE}: spec.Task.Properties.ContainerDefinitions[0].PortMappings[0].HostPort: warning: ");
+    assert_eq!(run.lines().len(), 1, "{run}");
+    assert!(run.lines()[0].starts_with(&expected), "{run}");
+    assert!(run.stderr.contains("1 of 1 definitions valid; 0 errors, 1 warnings"), "{run}");
 }
 
 #[test]
@@ -197,7 +200,13 @@ fn an_unreadable_file_wins_over_an_invalid_one_but_all_are_checked() {
         run.stdout.contains("ContainerDefinitions[0].Imagee: error:"),
         "the invalid file is still reported: {run}"
     );
-    assert!(!run.stdout.contains(SAMPLE), "the valid sample has nothing to report: {run}");
+    assert!(
+        run.lines()
+            .iter()
+            .filter(|l| l.starts_with(SAMPLE))
+            .all(|l| l.contains(": warning: ")),
+        "the valid sample has no error: {run}"
+    );
 }
 
 #[test]
@@ -311,12 +320,18 @@ fn json_output_holds_the_diagnostics() {
 
 #[test]
 fn json_output_of_a_valid_file() {
-    let run = ecskube(&["validate", "--output", "json", SAMPLE], None);
+    let dir = scratch();
+    let file = write(
+        dir.path(),
+        "clean.json",
+        r#"{"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}"#,
+    );
+    let run = ecskube(&["validate", "--output", "json", arg(&file)], None);
     assert_eq!(run.code, 0, "{run}");
     let results: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {run}"));
     assert_eq!(
         results,
-        json!([{"file": SAMPLE, "document": 0, "errors": 0, "warnings": 0, "diagnostics": []}]),
+        json!([{"file": arg(&file), "document": 0, "errors": 0, "warnings": 0, "diagnostics": []}]),
         "{run}"
     );
 }
@@ -340,6 +355,22 @@ fn warnings_alone_exit_0() {
     assert_eq!(d["severity"], "warning");
     assert_eq!(d["code"], "Converted");
     assert_eq!(d["path"], "containerDefinitions[0].portMappings[0].containerPort");
+}
+
+#[test]
+fn validate_warns_about_what_does_not_carry_over_as_the_webhook_does() {
+    let dir = scratch();
+    let task = r#"{"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128,
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web"}}}]}"#;
+    let file = write(dir.path(), "awslogs.json", task);
+    let run = ecskube(&["validate", arg(&file)], None);
+    assert_eq!(run.code, 0, "{run}");
+    let expected = format!(
+        "{}: containerDefinitions[0].logConfiguration: warning: `logConfiguration` is not carried over",
+        arg(&file)
+    );
+    assert!(run.lines().iter().any(|l| l.starts_with(&expected)), "{run}");
+    assert!(run.stderr.contains("0 errors, 1 warnings"), "{run}");
 }
 
 // ---- ecskube convert ----
