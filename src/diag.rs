@@ -122,6 +122,19 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The message with what was expected and found, without path or
+    /// severity: a Status cause's message (kubectl prints `* <field>: <this>`).
+    pub fn detail(&self) -> String {
+        match (self.expected.is_empty(), self.found.is_empty()) {
+            (false, false) => format!("{} (expected {}, found {})", self.message, self.expected, self.found),
+            (false, true) => format!("{} (expected {})", self.message, self.expected),
+            (true, false) => format!("{} (found {})", self.message, self.found),
+            (true, true) => self.message.clone(),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sev = match self.severity {
@@ -129,13 +142,7 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
         };
         let path = if self.path.is_empty() { "(root)" } else { clip(&self.path, 256) };
-        write!(f, "{path}: {sev}: {}", self.message)?;
-        match (self.expected.is_empty(), self.found.is_empty()) {
-            (false, false) => write!(f, " (expected {}, found {})", self.expected, self.found),
-            (false, true) => write!(f, " (expected {})", self.expected),
-            (true, false) => write!(f, " (found {})", self.found),
-            (true, true) => Ok(()),
-        }
+        write!(f, "{path}: {sev}: {}", self.detail())
     }
 }
 

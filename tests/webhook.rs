@@ -175,6 +175,14 @@ fn invalid_object_is_denied_with_every_error_and_its_path() {
         fields.contains(&"spec.Task.Properties.ContainerDefinitions[0].Memory"),
         "{fields:?}"
     );
+    // kubectl prints the causes, not the message: each says what was expected.
+    let memory = status["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "spec.Task.Properties.ContainerDefinitions[0].Memory")
+        .unwrap();
+    assert!(memory["message"].as_str().unwrap().contains("(expected "), "{memory}");
     let message = status["message"].as_str().unwrap();
     assert!(message.contains("did you mean `Image`"), "{message}");
     assert!(message.contains("ContainerDefinitions[0].Memory"), "{message}");

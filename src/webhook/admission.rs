@@ -255,7 +255,7 @@ pub fn validation_response(req: &AdmissionRequest<DynamicObject>, diags: &[Diagn
                 .iter()
                 .map(|d| StatusCause {
                     reason: d.code.k8s_reason().into(),
-                    message: clip(&d.message, MAX_ERROR_CHARS),
+                    message: clip(&d.detail(), MAX_ERROR_CHARS),
                     field: clip(&d.path, MAX_ERROR_CHARS),
                 })
                 .collect(),
