@@ -69,7 +69,7 @@ schema:
 	$(CARGO) run --quiet --example gen_schema -- $${ECSKUBE_AWS_MODELS:-../shared/aws-models} > src/ecs/schema/generated.rs.tmp
 	mv src/ecs/schema/generated.rs.tmp src/ecs/schema/generated.rs
 
-# Load benchmark of the validating webhook (oha over keep-alive TLS).
+# The webhook beside a Go baseline and the framework limit (bench/webhook-load.sh).
 bench-webhook:
 	bash bench/webhook-load.sh
 

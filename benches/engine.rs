@@ -1,6 +1,9 @@
 //! Engine benchmarks: analyzing the sample ECSDeployment (with and without
-//! parsing), computing its defaults, and analyzing every file of the ECS
-//! corpus ($ECSKUBE_CORPUS or ../shared/ecs-corpus; skipped when absent).
+//! parsing), computing its defaults, analyzing every file of the ECS corpus
+//! ($ECSKUBE_CORPUS or ../shared/ecs-corpus; skipped when absent), and the
+//! webhook's pure path (review bytes in, answer bytes out) for the sample
+//! and for the large review of `make bench-webhook` (bench/large-review.py),
+//! stage by stage, so a cost that grows faster than the bytes shows where.
 //!
 //! `cargo bench --bench engine -- --warm-up-time 1 --measurement-time 3`
 
@@ -130,5 +133,86 @@ fn corpus(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sample, corpus);
+/// The sample's ECSDeployment as an AdmissionReview, as the API server sends it.
+fn sample_review() -> Vec<u8> {
+    let object: serde_json::Value = serde_json::from_str(&sample_text()).unwrap();
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "bench",
+            "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
+            "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
+            "name": "ecs-demo-deploy", "namespace": "default", "operation": "CREATE",
+            "userInfo": {"username": "bench"}, "object": object, "dryRun": false,
+        }
+    }))
+    .unwrap()
+}
+
+/// The large review of `make bench-webhook`, from its generator.
+fn large_review() -> Option<Vec<u8>> {
+    let out = std::process::Command::new("python3")
+        .arg(manifest_dir().join("bench/large-review.py"))
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+type Request = kube::core::admission::AdmissionRequest<kube::core::DynamicObject>;
+
+fn parse_review(bytes: &[u8]) -> Request {
+    let review: kube::core::admission::AdmissionReview<kube::core::DynamicObject> = serde_json::from_slice(bytes).unwrap();
+    review.try_into().unwrap()
+}
+
+fn admission(c: &mut Criterion) {
+    use ecskube::webhook::admission;
+    let policy = ecskube::policy::Policy::default();
+    let mut reviews = vec![("sample", sample_review())];
+    match large_review() {
+        Some(r) => reviews.push(("large", r)),
+        None => eprintln!("admission_large skipped: python3 bench/large-review.py failed"),
+    }
+    for (name, bytes) in &reviews {
+        let request = parse_review(bytes);
+        let evaluation = admission::evaluate(&request, admission::document(&request), Default::default(), Vec::new(), &policy);
+        assert!(!evaluation.report.has_errors(), "{name}: {:?}", evaluation.report.diagnostics);
+
+        c.bench_function(&format!("admission_{name}_parse_review"), |b| {
+            b.iter(|| black_box(parse_review(black_box(bytes))))
+        });
+        c.bench_function(&format!("admission_{name}_document"), |b| {
+            b.iter(|| black_box(admission::document(black_box(&request))))
+        });
+        c.bench_function(&format!("admission_{name}_evaluate"), |b| {
+            b.iter(|| {
+                let doc = admission::document(&request);
+                black_box(
+                    admission::evaluate(&request, doc, Default::default(), Vec::new(), &policy)
+                        .report
+                        .diagnostics
+                        .len(),
+                )
+            })
+        });
+        c.bench_function(&format!("admission_{name}_validate_whole"), |b| {
+            b.iter(|| {
+                let request = parse_review(black_box(bytes));
+                let doc = admission::document(&request);
+                let e = admission::evaluate(&request, doc, Default::default(), Vec::new(), &policy);
+                let response = admission::validation_response(&request, &e.report.diagnostics);
+                black_box(serde_json::to_vec(&response.into_review()).unwrap().len())
+            })
+        });
+        c.bench_function(&format!("admission_{name}_mutate_whole"), |b| {
+            b.iter(|| {
+                let request = parse_review(black_box(bytes));
+                let response = admission::mutation_response(&request);
+                black_box(serde_json::to_vec(&response.into_review()).unwrap().len())
+            })
+        });
+    }
+}
+
+criterion_group!(benches, sample, corpus, admission);
 criterion_main!(benches);

@@ -88,10 +88,12 @@ fn main() -> Result<()> {
         None => None,
     };
 
+    // What kubectl says, warnings and refusals included: a refused manifest
+    // is the webhook doing its job, so the cluster stays up to fix it in.
     for m in &manifests {
         let path = m.to_string_lossy();
-        let out = cluster.kubectl_ok(&["apply", "-f", &path], None)?;
-        eprint!("{out}");
+        let out = cluster.kubectl_run(&["apply", "-f", &path], None)?;
+        eprint!("{}{}", out.stderr, out.stdout);
     }
     if server.is_some() && !manifests.is_empty() {
         show_demo(&cluster, &show);
