@@ -203,7 +203,13 @@ impl Preflight {
             field_manager: Some("ecskube".into()),
         };
         match api.create(&params, &pod).await {
-            Ok(_) => Ok(Outcome::Accepted),
+            // The dry-run Pod fitting says nothing about the workload's own
+            // pods: judge those against the quotas' hard limits too, so the
+            // verdict never depends on how many pods run right now.
+            Ok(_) => Ok(match self.quota_verdict(req, objects, &pod, "").await {
+                refused @ Outcome::Refused(_) => refused,
+                _ => Outcome::Accepted,
+            }),
             Err(kube::Error::Api(s)) if s.code == 403 && quota::is_quota_refusal(&s.message) => {
                 Ok(self.quota_verdict(req, objects, &pod, &s.message).await)
             }
