@@ -2,7 +2,8 @@
 """The large AdmissionReview of the webhook benchmark (about 43 KB of JSON): one task
 with 10 containers, each with 100 environment variables, a port, a health
 check and a dependsOn on the first, and a service with a load balancer.
-Deterministic, so every run measures the same bytes."""
+Deterministic, so every run measures the same bytes. With a file argument
+(an ECSDeployment, e.g. the sample), that object in the same review instead."""
 import json
 import sys
 
@@ -43,19 +44,28 @@ obj = {
     },
 }
 
-review = {
-    "apiVersion": "admission.k8s.io/v1",
-    "kind": "AdmissionReview",
-    "request": {
-        "uid": "bench",
-        "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
-        "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
-        "name": "large",
-        "namespace": "default",
-        "operation": "CREATE",
-        "userInfo": {"username": "bench"},
-        "object": obj,
-        "dryRun": False,
-    },
-}
-json.dump(review, sys.stdout, separators=(",", ":"))
+
+
+def review(obj):
+    """The CREATE review the API server sends for `obj`."""
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "bench",
+            "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
+            "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
+            "name": obj["metadata"]["name"],
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": "bench"},
+            "object": obj,
+            "dryRun": False,
+        },
+    }
+
+
+if len(sys.argv) > 1:
+    with open(sys.argv[1]) as f:
+        obj = json.load(f)
+json.dump(review(obj), sys.stdout, separators=(",", ":"))

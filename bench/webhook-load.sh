@@ -22,15 +22,7 @@ cargo build --release --quiet --locked --manifest-path "$repo/Cargo.toml" --bin 
 (cd "$repo/bench/go-baseline" && go build -trimpath -o "$work/go-baseline" .)
 
 "$repo/target/release/ecskube" certs --ip 127.0.0.1 --dns-name localhost --out "$work/certs" >/dev/null
-python3 - "$repo/samples/ecsdeployment.json" > "$work/sample-review.json" <<'PY'
-import json, sys
-obj = json.load(open(sys.argv[1]))
-print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-    "uid": "bench", "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
-    "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
-    "name": obj["metadata"]["name"], "namespace": "default", "operation": "CREATE",
-    "userInfo": {"username": "bench"}, "object": obj, "dryRun": False}}, separators=(",", ":")))
-PY
+python3 "$repo/bench/large-review.py" "$repo/samples/ecsdeployment.json" > "$work/sample-review.json"
 python3 "$repo/bench/large-review.py" > "$work/large-review.json"
 
 python3 "$repo/bench/webhook-bench.py" "$work" "$repo/target/release/ecskube" \

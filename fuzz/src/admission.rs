@@ -21,8 +21,8 @@
 use ecskube::document::FromConfigMaps;
 use ecskube::policy::Policy;
 use ecskube::webhook::admission::{
-    document, evaluate, mutation_response, rejudge, validation_response, MAX_DENIAL_ERRORS, MAX_ERROR_CHARS,
-    MAX_WARNINGS_TOTAL_CHARS, MAX_WARNING_CHARS,
+    document, evaluate, mutation_response, rejudge, validation_response, MAX_DENIAL_ERRORS, MAX_ERROR_CHARS, MAX_WARNINGS_TOTAL_CHARS,
+    MAX_WARNING_CHARS,
 };
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube::core::DynamicObject;
@@ -34,8 +34,12 @@ const API_SERVER_WARNINGS_LIMIT: usize = 4096;
 const TAIL_ALLOWANCE: usize = 100;
 
 pub fn check(data: &[u8]) {
-    let Ok(review) = serde_json::from_slice::<AdmissionReview<DynamicObject>>(data) else { return };
-    let Ok(req): Result<AdmissionRequest<DynamicObject>, _> = review.try_into() else { return };
+    let Ok(review) = serde_json::from_slice::<AdmissionReview<DynamicObject>>(data) else {
+        return;
+    };
+    let Ok(req): Result<AdmissionRequest<DynamicObject>, _> = review.try_into() else {
+        return;
+    };
 
     let _ = rejudge(&req);
     let doc = document(&req);

@@ -25,9 +25,13 @@ where
     let text = serde_json::to_string(original).unwrap_or_else(|e| panic!("{kind}: does not serialize: {e}"));
     let first: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{kind}: its own JSON does not deserialize: {e}\n{text}"));
     let again = serde_json::to_string(&first).unwrap_or_else(|e| panic!("{kind}: re-serialization failed: {e}"));
-    let second: T = serde_json::from_str(&again).unwrap_or_else(|e| panic!("{kind}: re-serialized JSON does not deserialize: {e}\n{again}"));
+    let second: T =
+        serde_json::from_str(&again).unwrap_or_else(|e| panic!("{kind}: re-serialized JSON does not deserialize: {e}\n{again}"));
     assert_eq!(first, second, "{kind}: changed on a second round trip");
-    assert_eq!(&first, original, "{kind}: the typed object read back differs from the one ecskube built\n{text}");
+    assert_eq!(
+        &first, original,
+        "{kind}: the typed object read back differs from the one ecskube built\n{text}"
+    );
 }
 
 /// Every converted object, as the typed k8s-openapi struct of its kind, read
