@@ -206,20 +206,26 @@ impl Preflight {
             // The dry-run Pod fitting says nothing about the workload's own
             // pods: judge those against the quotas' hard limits too, so the
             // verdict never depends on how many pods run right now.
-            Ok(_) => Ok(match self.quota_verdict(req, objects, &pod, "").await {
-                refused @ Outcome::Refused(_) => refused,
-                _ => Outcome::Accepted,
+            Ok(_) => Ok(match self.workload_over_quota(req, objects, &pod).await {
+                Some(rejection) => Outcome::Refused(rejection),
+                None => Outcome::Accepted,
             }),
             Err(kube::Error::Api(s)) if s.code == 403 && quota::is_quota_refusal(&s.message) => {
-                Ok(self.quota_verdict(req, objects, &pod, &s.message).await)
+                Ok(match self.workload_over_quota(req, objects, &pod).await {
+                    Some(rejection) => Outcome::Refused(rejection),
+                    // Only the dry-run Pod's own share did not fit.
+                    None => Outcome::OverQuota(format!(
+                        "the namespace's ResourceQuota has no room for one more pod right now ({}); the workload itself fits, so the rollout waits for room",
+                        s.message.split("exceeded quota:").nth(1).unwrap_or(&s.message).trim()
+                    )),
+                })
             }
             Err(e) => self.classify("Pod", access, req.namespace, e).await,
         }
     }
 
-    /// The dry-run Pod did not fit the quota: an error only if the workload's
-    /// own pods would not fit either.
-    async fn quota_verdict(&self, req: &Request<'_>, objects: &[Object], pod: &Pod, message: &str) -> Outcome {
+    /// The workload's own pods, all of them, against the quotas' hard limits.
+    async fn workload_over_quota(&self, req: &Request<'_>, objects: &[Object], pod: &Pod) -> Option<Rejection> {
         let replicas = objects
             .iter()
             .find_map(|o| match o {
@@ -234,19 +240,14 @@ impl Preflight {
             Err(_) => Vec::new(),
         };
         let spec = pod.spec.clone().unwrap_or_default();
-        match quota::exceeded_by_workload(&quotas, &spec, replicas) {
-            Some((name, resource, needed, limit)) => Outcome::Refused(Rejection {
-                kind: "Pod",
-                message: format!(
-                    "the workload's {replicas} pods need {needed} of {resource}, more than ResourceQuota {name:?} allows ({limit})"
-                ),
-                fields: Vec::new(),
-            }),
-            None => Outcome::OverQuota(format!(
-                "the namespace's ResourceQuota has no room for one more pod right now ({}); the workload itself fits, so the rollout waits for room",
-                message.split("exceeded quota:").nth(1).unwrap_or(message).trim()
-            )),
-        }
+        let (name, resource, needed, limit) = quota::exceeded_by_workload(&quotas, &spec, replicas)?;
+        Some(Rejection {
+            kind: "Pod",
+            message: format!(
+                "the workload's {replicas} pods need {needed} of {resource}, more than ResourceQuota {name:?} allows ({limit})"
+            ),
+            fields: Vec::new(),
+        })
     }
 
     /// A collision with an object this ECSDeployment does not own, or the
