@@ -8,6 +8,7 @@ use crate::webhook::certificates;
 use crate::webhook::metrics::Metrics;
 use crate::webhook::preflight::Preflight;
 use crate::webhook::server::{self, Listen, State};
+use crate::webhook::serving_report;
 use crate::webhook::tls::{with_client_auth, ReloadingCert};
 use anyhow::{bail, Context};
 use clap::Args;
@@ -48,9 +49,15 @@ pub struct ServeArgs {
     /// Lifetime of a self-managed serving certificate (renewed in its last third).
     #[arg(long, default_value_t = 365 * 24 * 3600)]
     pub serving_cert_lifetime_seconds: u64,
-    /// How long the previous CA stays in caBundle after a CA rotation.
+    /// The least time the previous CA stays in caBundle after a CA rotation
+    /// (longer while a replica still serves a certificate it signed).
     #[arg(long, default_value_t = 600)]
     pub ca_overlap_seconds: u64,
+    /// How often each replica renews the Lease saying which certificate it
+    /// serves (the manager drops an old CA only once every live replica
+    /// serves the new certificate).
+    #[arg(long, default_value_t = 5000)]
+    pub serving_report_interval_ms: u64,
     /// How often the certificate manager looks at the Secret.
     #[arg(long, default_value_t = 60_000)]
     pub cert_check_interval_ms: u64,
@@ -133,6 +140,7 @@ impl ServeArgs {
             ca_lifetime: Duration::from_secs(self.ca_lifetime_seconds),
             serving_lifetime: Duration::from_secs(self.serving_cert_lifetime_seconds),
             overlap: Duration::from_secs(self.ca_overlap_seconds),
+            report_interval: Duration::from_millis(self.serving_report_interval_ms),
             check_interval: Duration::from_millis(self.cert_check_interval_ms),
         }
     }
@@ -214,6 +222,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     certificates::follow(client.clone(), config.clone(), resolver.clone(), cert_ready_tx),
                 );
                 if args.manage_certs {
+                    supervisor.spawn(
+                        "serving-report",
+                        serving_report::keep_reporting(
+                            client.clone(),
+                            config.namespace.clone(),
+                            crate::controller::leader::default_identity(),
+                            resolver.clone(),
+                            cert_ready.clone(),
+                            serving_report::ReportTiming::every(config.report_interval),
+                            supervisor.shutdown_signal(),
+                        ),
+                    );
                     supervisor.spawn(
                         "certificate-manager",
                         certificates::manage(client, config, supervisor.shutdown_signal()),

@@ -56,6 +56,24 @@ fn ca_bundles(cluster: &DevCluster) -> Vec<String> {
     out
 }
 
+/// The report a replica serving `cert_pem` would keep, renewed just now
+/// and live for an hour: a replica stuck on that certificate.
+fn stuck_replica_report(cert_pem: &str) -> String {
+    use ecskube::webhook::serving_report::{fingerprint_pem, REPORT_LABEL, SERVING_ANNOTATION};
+    serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": "ecskube-webhook-serving-stuck-replica",
+            "namespace": SYSTEM_NAMESPACE,
+            "labels": { REPORT_LABEL: "true" },
+            "annotations": { SERVING_ANNOTATION: fingerprint_pem(cert_pem).unwrap() },
+        },
+        "spec": { "holderIdentity": "stuck-replica", "leaseDurationSeconds": 3600 },
+    })
+    .to_string()
+}
+
 #[test]
 fn installed_with_kubectl_apply_k_it_runs_rotates_and_uninstalls_cleanly() {
     let cluster = shared_cluster();
@@ -136,14 +154,18 @@ fn installed_with_kubectl_apply_k_it_runs_rotates_and_uninstalls_cleanly() {
     });
 
     // Certificates rotate (serving renewals, then a new CA) under a steady
-    // stream of admissions: not one may fail.
+    // stream of admissions: not one may fail. When the CA rotates, a
+    // replica that stopped following the Secret (its report, fresh, still
+    // names the first certificate) keeps the old CA in caBundle past the
+    // overlap; once that replica is gone, the old CA leaves.
     let first_ca = ca.clone();
     let first_cert = secret_key(cluster, "tls.crt");
     let started = Instant::now();
     let (mut admitted, mut failed, mut certs_seen) = (0, Vec::new(), std::collections::BTreeSet::new());
-    certs_seen.insert(first_cert);
+    certs_seen.insert(first_cert.clone());
     let mut rotated_and_settled = false;
-    while started.elapsed() < Duration::from_secs(150) {
+    let (mut stuck_since, mut held_for_the_stuck_replica) = (None::<Instant>, false);
+    while started.elapsed() < Duration::from_secs(180) {
         let out = cluster.kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&dry)).unwrap();
         if out.success() {
             admitted += 1;
@@ -152,8 +174,42 @@ fn installed_with_kubectl_apply_k_it_runs_rotates_and_uninstalls_cleanly() {
         }
         certs_seen.insert(secret_key(cluster, "tls.crt"));
         let ca_now = secret_key(cluster, "ca.crt");
+        if ca_now == first_ca {
+            continue;
+        }
+        let since = *stuck_since.get_or_insert_with(|| {
+            cluster
+                .kubectl_ok(&["apply", "-f", "-"], Some(&stuck_replica_report(&first_cert)))
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            Instant::now()
+        });
+        if !held_for_the_stuck_replica {
+            // The overlap is 12 s: past it, the old CA must still be trusted.
+            if since.elapsed() > Duration::from_secs(20) {
+                let serving = secret_key(cluster, "tls.crt");
+                assert_ne!(serving, first_cert, "the serving certificate was not reissued by the new CA");
+                assert!(
+                    ca_bundles(cluster).iter().all(|b| b.contains(first_ca.trim())),
+                    "the old CA left caBundle while a live replica still served a certificate it signed\n{}",
+                    installed.webhook.log_tail(30)
+                );
+                assert!(
+                    installed.webhook.log_tail(200).contains("ecskube-webhook-serving-stuck-replica"),
+                    "the manager does not say which replica it waits for\n{}",
+                    installed.webhook.log_tail(30)
+                );
+                held_for_the_stuck_replica = true;
+                cluster
+                    .kubectl_ok(
+                        &["delete", "lease", "ecskube-webhook-serving-stuck-replica", "-n", SYSTEM_NAMESPACE],
+                        None,
+                    )
+                    .unwrap();
+            }
+            continue;
+        }
         // Done once a new CA signs the serving certificate and the old CA has left caBundle.
-        if ca_now != first_ca && ca_bundles(cluster).iter().all(|b| !b.contains(first_ca.trim())) && certs_seen.len() >= 3 {
+        if ca_bundles(cluster).iter().all(|b| !b.contains(first_ca.trim())) && certs_seen.len() >= 3 {
             rotated_and_settled = true;
             break;
         }

@@ -11,9 +11,10 @@
 //!   the same CA;
 //! - CA within 1/3 of its lifetime of expiry: a new CA, first added to
 //!   `caBundle` beside the old one, only then used to sign the serving
-//!   certificate, and the old one dropped from `caBundle` after an overlap
-//!   long enough for every replica to serve the new certificate (Kyverno's
-//!   scheme), so no admission fails during a rotation.
+//!   certificate, and the old one dropped from `caBundle` only once every
+//!   live replica reports serving the new certificate
+//!   ([`super::serving_report`]) and at least `overlap` has passed
+//!   (Kyverno's scheme), so no admission fails during a rotation.
 
 use crate::certs::Authority;
 use base64::Engine as _;
@@ -30,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use super::configurations;
+use super::serving_report::{self, ReportTracker};
 use super::tls::ReloadingCert;
 
 pub const CERT_KEY: &str = "tls.crt";
@@ -52,8 +54,11 @@ pub struct CertConfig {
     pub webhook_configuration: String,
     pub ca_lifetime: Duration,
     pub serving_lifetime: Duration,
-    /// How long the previous CA stays in `caBundle` after a rotation.
+    /// The least time the previous CA stays in `caBundle` after a rotation
+    /// (longer while a replica still serves a certificate it signed).
     pub overlap: Duration,
+    /// How often each replica renews the report of what it serves.
+    pub report_interval: Duration,
     /// How often the leader looks.
     pub check_interval: Duration,
 }
@@ -159,14 +164,13 @@ impl Material {
         })
     }
 
-    /// The CAs the API server must trust now: the current one, and the
-    /// previous one during the overlap after a rotation.
-    pub fn bundle(&self, now: i64) -> String {
+    /// The CAs the API server must trust: the current one, and the
+    /// previous one until [`Step::DropPreviousCa`] removes it (never by the
+    /// clock alone: a replica may still serve what it signed).
+    pub fn bundle(&self) -> String {
         let mut out = self.ca_cert.clone().unwrap_or_default();
-        if let (Some(prev), Some(until)) = (&self.previous_ca, self.previous_until) {
-            if now < until {
-                out.push_str(prev);
-            }
+        if let Some(prev) = &self.previous_ca {
+            out.push_str(prev);
         }
         out
     }
@@ -182,15 +186,28 @@ pub enum Step {
     /// A serving certificate from the current CA (due, for other names, or
     /// signed by the previous CA); waits until `caBundle` trusts the current CA.
     IssueServing,
-    /// The overlap is over: the previous CA leaves `caBundle`.
+    /// The overlap is over and every live replica serves the current
+    /// certificate: the previous CA leaves `caBundle`.
     DropPreviousCa,
     /// All is well.
     Keep,
 }
 
-/// Decides from what the Secret holds, whether `caBundle` already trusts the
-/// current CA, and the time.
-pub fn next_step(m: &Material, name: &str, bundle_has_current: bool, now: i64) -> Step {
+/// What the cluster says besides the Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// Both webhook configurations' `caBundle` trusts the current CA.
+    pub bundle_has_current: bool,
+    /// Every live replica reports serving the Secret's serving certificate.
+    pub replicas_serve_current: bool,
+}
+
+/// Decides from what the Secret holds, what the cluster says, and the time.
+pub fn next_step(m: &Material, name: &str, observed: Observed, now: i64) -> Step {
+    let Observed {
+        bundle_has_current,
+        replicas_serve_current,
+    } = observed;
     let (Some(ca), Some(_), Some(cert), Some(_)) = (&m.ca_cert, &m.ca_key, &m.cert, &m.key) else {
         return Step::Bootstrap;
     };
@@ -198,14 +215,14 @@ pub fn next_step(m: &Material, name: &str, bundle_has_current: bool, now: i64) -
     if ca_validity.is_none_or(|(_, until)| until <= now) {
         return Step::Bootstrap;
     }
-    if m.previous_until.is_some_and(|until| until <= now) && m.previous_ca.is_some() {
+    let good = verifies(cert, ca, name) && !due(validity(cert), now);
+    if m.previous_ca.is_some() && m.previous_until.is_none_or(|until| until <= now) && good && replicas_serve_current {
         return Step::DropPreviousCa;
     }
     // During an overlap the CA was just made: do not rotate again.
     if m.previous_ca.is_none() && due(ca_validity, now) {
         return Step::RotateCa;
     }
-    let good = verifies(cert, ca, name) && !due(validity(cert), now);
     if !good && bundle_has_current {
         return Step::IssueServing;
     }
@@ -333,9 +350,10 @@ pub async fn manage(client: Client, config: CertConfig, mut shutdown: watch::Rec
     // Only this process's first pass re-creates deleted configurations: a
     // `kubectl delete -k` in progress must not see them come back.
     let mut first_pass = true;
+    let mut reports = ReportTracker::default();
     loop {
         if *leading.borrow() {
-            match manage_once(&client, &config, &recorder, first_pass).await {
+            match manage_once(&client, &config, &recorder, &mut reports, first_pass).await {
                 Ok(_) => first_pass = false,
                 Err(e) => tracing::warn!(error = %e, "certificate management: will retry"),
             }
@@ -351,7 +369,13 @@ pub async fn manage(client: Client, config: CertConfig, mut shutdown: watch::Rec
 
 /// One look: at most one step, then `caBundle` brought in line (with
 /// `recreate_missing`, missing webhook configurations re-created first).
-pub async fn manage_once(client: &Client, config: &CertConfig, recorder: &Recorder, recreate_missing: bool) -> anyhow::Result<Step> {
+async fn manage_once(
+    client: &Client,
+    config: &CertConfig,
+    recorder: &Recorder,
+    reports: &mut ReportTracker,
+    recreate_missing: bool,
+) -> anyhow::Result<Step> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
     let live = secrets.get_opt(&config.secret).await?;
     let material = live.as_ref().map(Material::from_secret).unwrap_or_default();
@@ -361,8 +385,26 @@ pub async fn manage_once(client: &Client, config: &CertConfig, recorder: &Record
         .ca_cert
         .as_deref()
         .is_some_and(|ca| trusted.iter().all(|t| t.contains(ca.trim())));
+    // Asked only while an old CA is still trusted: that is when it matters.
+    let replicas_serve_current = match (&material.previous_ca, &material.cert) {
+        (Some(_), Some(cert)) => match serving_report::confirm(client, &config.namespace, reports, cert).await? {
+            Ok(()) => true,
+            Err(behind) => {
+                tracing::info!(
+                    replicas = ?behind,
+                    "the previous CA stays in caBundle: not every live replica reports serving the current certificate"
+                );
+                false
+            }
+        },
+        _ => false,
+    };
+    let observed = Observed {
+        bundle_has_current: has_current,
+        replicas_serve_current,
+    };
     let name = config.dns_names()[0].clone();
-    let step = next_step(&material, &name, has_current, now);
+    let step = next_step(&material, &name, observed, now);
     let next = apply(step, &material, config, now)?;
     if step != Step::Keep {
         tracing::info!(?step, secret = %config.secret, "certificate management");
@@ -372,7 +414,7 @@ pub async fn manage_once(client: &Client, config: &CertConfig, recorder: &Record
             None => secrets.create(&PostParams::default(), &secret).await?,
         };
     }
-    configurations::keep(client, &config.target(), &next.bundle(now), recreate_missing).await?;
+    configurations::keep(client, &config.target(), &next.bundle(), recreate_missing).await?;
     if let Some((_, until)) = next.cert.as_deref().and_then(validity) {
         if until - now < 30 * 24 * 3600 {
             let secret = secrets.get(&config.secret).await?;
@@ -410,25 +452,33 @@ mod tests {
             ca_lifetime: Duration::from_secs(ca),
             serving_lifetime: Duration::from_secs(serving),
             overlap: Duration::from_secs(120),
+            report_interval: Duration::from_secs(5),
             check_interval: Duration::from_secs(1),
         }
     }
 
     const NAME: &str = "ecskube-webhook.ecskube-system.svc";
 
+    fn seen(bundle_has_current: bool, replicas_serve_current: bool) -> Observed {
+        Observed {
+            bundle_has_current,
+            replicas_serve_current,
+        }
+    }
+
     #[test]
     fn nothing_usable_bootstraps_and_a_fresh_bundle_is_kept() {
         let c = config(3600 * 24 * 365, 3600 * 24 * 90);
         let now = now();
-        assert_eq!(next_step(&Material::default(), NAME, false, now), Step::Bootstrap);
+        assert_eq!(next_step(&Material::default(), NAME, seen(false, true), now), Step::Bootstrap);
         let m = apply(Step::Bootstrap, &Material::default(), &c, now).unwrap();
         assert!(verifies(m.cert.as_deref().unwrap(), m.ca_cert.as_deref().unwrap(), NAME));
-        assert_eq!(next_step(&m, NAME, true, now), Step::Keep);
+        assert_eq!(next_step(&m, NAME, seen(true, true), now), Step::Keep);
         // Garbage in the Secret is as good as nothing.
         let mut broken = m.clone();
         broken.ca_cert = Some("not a certificate".into());
-        assert_eq!(next_step(&broken, NAME, true, now), Step::Bootstrap);
-        assert_eq!(m.bundle(now), m.ca_cert.clone().unwrap());
+        assert_eq!(next_step(&broken, NAME, seen(true, true), now), Step::Bootstrap);
+        assert_eq!(m.bundle(), m.ca_cert.clone().unwrap());
     }
 
     #[test]
@@ -437,8 +487,8 @@ mod tests {
         let now = now();
         let m = apply(Step::Bootstrap, &Material::default(), &c, now).unwrap();
         // 3000 s lifetime: in the last third 2001 s from now.
-        assert_eq!(next_step(&m, NAME, true, now + 2100), Step::IssueServing);
-        assert_eq!(next_step(&m, NAME, true, now + 1000), Step::Keep);
+        assert_eq!(next_step(&m, NAME, seen(true, true), now + 2100), Step::IssueServing);
+        assert_eq!(next_step(&m, NAME, seen(true, true), now + 1000), Step::Keep);
         let renewed = apply(Step::IssueServing, &m, &c, now).unwrap();
         assert_eq!(renewed.ca_cert, m.ca_cert, "the CA stays");
         assert_ne!(renewed.cert, m.cert);
@@ -449,32 +499,40 @@ mod tests {
         let c = config(3000, 1200);
         let now = now();
         let m = apply(Step::Bootstrap, &Material::default(), &c, now).unwrap();
-        assert_eq!(next_step(&m, NAME, true, now + 2100), Step::RotateCa);
+        assert_eq!(next_step(&m, NAME, seen(true, true), now + 2100), Step::RotateCa);
         let rotated = apply(Step::RotateCa, &m, &c, now).unwrap();
         // Both CAs are trusted until the overlap ends.
-        let bundle = rotated.bundle(now);
+        let bundle = rotated.bundle();
         assert!(bundle.contains(m.ca_cert.as_deref().unwrap()) && bundle.contains(rotated.ca_cert.as_deref().unwrap()));
         // The old serving certificate stays until the bundle trusts the new CA...
-        assert_eq!(next_step(&rotated, NAME, false, now), Step::Keep);
+        assert_eq!(next_step(&rotated, NAME, seen(false, true), now), Step::Keep);
         // ... then it is reissued by the new CA.
-        assert_eq!(next_step(&rotated, NAME, true, now), Step::IssueServing);
+        assert_eq!(next_step(&rotated, NAME, seen(true, true), now), Step::IssueServing);
         let reissued = apply(Step::IssueServing, &rotated, &c, now).unwrap();
         assert!(verifies(
             reissued.cert.as_deref().unwrap(),
             reissued.ca_cert.as_deref().unwrap(),
             NAME
         ));
-        assert_eq!(next_step(&reissued, NAME, true, now), Step::Keep);
-        // After the overlap, the old CA leaves the bundle.
-        assert_eq!(next_step(&reissued, NAME, true, now + 121), Step::DropPreviousCa);
+        assert_eq!(next_step(&reissued, NAME, seen(true, true), now), Step::Keep);
+        // After the overlap, the old CA stays while a live replica serves
+        // an older certificate, and leaves the bundle once none does.
+        assert_eq!(next_step(&reissued, NAME, seen(true, false), now + 121), Step::Keep);
+        assert_eq!(next_step(&reissued, NAME, seen(true, true), now + 60), Step::Keep);
+        // Not by the clock alone either: the bundle keeps it until the step.
+        assert!(reissued.bundle().contains(m.ca_cert.as_deref().unwrap()));
+        assert_eq!(next_step(&reissued, NAME, seen(true, true), now + 121), Step::DropPreviousCa);
         let done = apply(Step::DropPreviousCa, &reissued, &c, now + 121).unwrap();
-        assert_eq!(done.bundle(now + 121), done.ca_cert.clone().unwrap());
+        assert_eq!(done.bundle(), done.ca_cert.clone().unwrap());
     }
 
     #[test]
     fn a_certificate_for_other_names_is_replaced() {
         let c = config(3600 * 24, 3600);
         let m = apply(Step::Bootstrap, &Material::default(), &c, now()).unwrap();
-        assert_eq!(next_step(&m, "ecskube-webhook.other.svc", true, now()), Step::IssueServing);
+        assert_eq!(
+            next_step(&m, "ecskube-webhook.other.svc", seen(true, true), now()),
+            Step::IssueServing
+        );
     }
 }
