@@ -158,11 +158,8 @@ fn large_review() -> Option<Vec<u8>> {
     out.status.success().then_some(out.stdout)
 }
 
-type Request = kube::core::admission::AdmissionRequest<kube::core::DynamicObject>;
-
-fn parse_review(bytes: &[u8]) -> Request {
-    let review: kube::core::admission::AdmissionReview<kube::core::DynamicObject> = serde_json::from_slice(bytes).unwrap();
-    review.try_into().unwrap()
+fn parse_review(bytes: &[u8]) -> ecskube::webhook::admission::Review {
+    ecskube::webhook::admission::Review::from_slice(bytes).unwrap()
 }
 
 fn admission(c: &mut Criterion) {
@@ -174,40 +171,48 @@ fn admission(c: &mut Criterion) {
         None => eprintln!("admission_large skipped: python3 bench/large-review.py failed"),
     }
     for (name, bytes) in &reviews {
-        let request = parse_review(bytes);
-        let evaluation = admission::evaluate(&request, admission::document(&request), Default::default(), Vec::new(), &policy);
+        let review = parse_review(bytes);
+        let (request, object) = (review.request, review.object.expect("the review carries an object"));
+        let evaluation = admission::evaluate(
+            &request,
+            Some(admission::document(&request, object.clone())),
+            None,
+            Default::default(),
+            Vec::new(),
+            &policy,
+        );
         assert!(!evaluation.report.has_errors(), "{name}: {:?}", evaluation.report.diagnostics);
 
         c.bench_function(&format!("admission_{name}_parse_review"), |b| {
             b.iter(|| black_box(parse_review(black_box(bytes))))
         });
-        c.bench_function(&format!("admission_{name}_document"), |b| {
-            b.iter(|| black_box(admission::document(black_box(&request))))
-        });
         c.bench_function(&format!("admission_{name}_evaluate"), |b| {
-            b.iter(|| {
-                let doc = admission::document(&request);
-                black_box(
-                    admission::evaluate(&request, doc, Default::default(), Vec::new(), &policy)
-                        .report
-                        .diagnostics
-                        .len(),
-                )
-            })
+            b.iter_batched(
+                || object.clone(),
+                |object| {
+                    let doc = admission::document(&request, object);
+                    black_box(
+                        admission::evaluate(&request, Some(doc), None, Default::default(), Vec::new(), &policy)
+                            .report
+                            .diagnostics
+                            .len(),
+                    )
+                },
+                criterion::BatchSize::SmallInput,
+            )
         });
         c.bench_function(&format!("admission_{name}_validate_whole"), |b| {
             b.iter(|| {
-                let request = parse_review(black_box(bytes));
-                let doc = admission::document(&request);
-                let e = admission::evaluate(&request, doc, Default::default(), Vec::new(), &policy);
+                let (request, doc, old) = parse_review(black_box(bytes)).into_parts();
+                let e = admission::evaluate(&request, doc, old.as_ref(), Default::default(), Vec::new(), &policy);
                 let response = admission::validation_response(&request, &e.report.diagnostics);
                 black_box(serde_json::to_vec(&response.into_review()).unwrap().len())
             })
         });
         c.bench_function(&format!("admission_{name}_mutate_whole"), |b| {
             b.iter(|| {
-                let request = parse_review(black_box(bytes));
-                let response = admission::mutation_response(&request);
+                let review = parse_review(black_box(bytes));
+                let response = admission::mutation_response(&review.request, review.object);
                 black_box(serde_json::to_vec(&response.into_review()).unwrap().len())
             })
         });

@@ -64,6 +64,31 @@ fn only_update_golden_1_rewrites_the_files() {
     }
 }
 
+/// CI compares goldens, never rewrites them: `.ci/run` refuses to start with
+/// `UPDATE_GOLDEN` set at all. `make` on its PATH is a stand-in that records
+/// being called, so a broken guard shows here instead of running the suite.
+#[test]
+fn ci_refuses_to_run_with_update_golden_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("make-was-called");
+    let make = dir.path().join("make");
+    std::fs::write(&make, format!("#!/bin/sh\ntouch {}\nexit 1\n", marker.display())).unwrap();
+    std::fs::set_permissions(&make, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    for value in ["1", "0", ""] {
+        let out = std::process::Command::new("bash")
+            .arg(root().join(".ci/run"))
+            .env("UPDATE_GOLDEN", value)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "UPDATE_GOLDEN={value:?}: {stderr}");
+        assert!(stderr.contains("UPDATE_GOLDEN is set"), "UPDATE_GOLDEN={value:?}: {stderr}");
+        assert!(!marker.exists(), "UPDATE_GOLDEN={value:?}: .ci/run went on to run make");
+    }
+}
+
 fn check(input: &Path, golden: &str) {
     let actual = render(input);
     let file = root().join("tests/golden").join(golden);

@@ -1,9 +1,8 @@
 //! `admission`: bytes as the body of a POST to /validate and /mutate, down
 //! the webhook's pure path (src/webhook/server.rs without HTTP, ConfigMaps
-//! or preflight): serde_json into kube's `AdmissionReview<DynamicObject>`,
-//! `try_into` an `AdmissionRequest` (as `read_review`), then
-//! `admission::document`, `rejudge`, `evaluate` (default `Policy`, no
-//! ConfigMaps), `validation_response`, and `mutation_response`.
+//! or preflight): `admission::Review::from_slice` (as `read_review`), then
+//! `rejudge`, `document`, `evaluate` (default `Policy`, no ConfigMaps),
+//! `validation_response`, and `mutation_response`.
 //!
 //! Properties, on every input:
 //! - nothing panics;
@@ -21,10 +20,10 @@
 use ecskube::document::FromConfigMaps;
 use ecskube::policy::Policy;
 use ecskube::webhook::admission::{
-    document, evaluate, mutation_response, rejudge, validation_response, MAX_DENIAL_ERRORS, MAX_ERROR_CHARS, MAX_WARNINGS_TOTAL_CHARS,
+    evaluate, mutation_response, rejudge, validation_response, Review, MAX_DENIAL_ERRORS, MAX_ERROR_CHARS, MAX_WARNINGS_TOTAL_CHARS,
     MAX_WARNING_CHARS,
 };
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 use kube::core::DynamicObject;
 use serde_json::Value;
 
@@ -34,16 +33,13 @@ const API_SERVER_WARNINGS_LIMIT: usize = 4096;
 const TAIL_ALLOWANCE: usize = 100;
 
 pub fn check(data: &[u8]) {
-    let Ok(review) = serde_json::from_slice::<AdmissionReview<DynamicObject>>(data) else {
+    let Ok(review) = Review::from_slice(data) else {
         return;
     };
-    let Ok(req): Result<AdmissionRequest<DynamicObject>, _> = review.try_into() else {
-        return;
-    };
-
-    let _ = rejudge(&req);
-    let doc = document(&req);
-    let eval = evaluate(&req, doc, FromConfigMaps::default(), Vec::new(), &Policy::default());
+    let _ = rejudge(&review);
+    let object = review.object.clone();
+    let (req, doc, old) = review.into_parts();
+    let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default());
     let diagnostics = eval.report.diagnostics;
     if let Some(c) = &eval.converted {
         crate::check_objects(&c.objects);
@@ -73,12 +69,12 @@ pub fn check(data: &[u8]) {
     }
     answer(validation);
 
-    let mutation = mutation_response(&req);
+    let mutation = mutation_response(&req, object.clone());
     check_warnings(&mutation);
     let patch = mutation.patch.clone();
     answer(mutation);
-    if let Some(bytes) = patch {
-        check_patch(&req, &bytes);
+    if let (Some(bytes), Some(object)) = (patch, object) {
+        check_patch(&req, object, &bytes);
     }
 }
 
@@ -114,10 +110,9 @@ fn answer(resp: AdmissionResponse) {
 
 /// The patch applies to the object as the API server holds it, and the
 /// patched object, admitted again, gets no further patch.
-fn check_patch(req: &AdmissionRequest<DynamicObject>, bytes: &[u8]) {
+fn check_patch(req: &AdmissionRequest<DynamicObject>, object: Value, bytes: &[u8]) {
     let patch: json_patch::Patch = serde_json::from_slice(bytes).expect("the patch is a JSON Patch");
-    let object = req.object.as_ref().expect("a patch is only made for an object");
-    let mut value = serde_json::to_value(object).expect("the object serializes");
+    let mut value = object;
     let before = value.clone();
     if let Err(e) = json_patch::patch(&mut value, &patch) {
         panic!(
@@ -125,13 +120,10 @@ fn check_patch(req: &AdmissionRequest<DynamicObject>, bytes: &[u8]) {
             String::from_utf8_lossy(bytes)
         );
     }
-    let patched: DynamicObject = match serde_json::from_value(value.clone()) {
-        Ok(o) => o,
-        Err(e) => panic!("the patched object is no longer an object: {e}\n{value}"),
-    };
-    let mut again = req.clone();
-    again.object = Some(patched);
-    let second = mutation_response(&again);
+    if let Err(e) = serde_json::from_value::<DynamicObject>(value.clone()) {
+        panic!("the patched object is no longer an object: {e}\n{value}");
+    }
+    let second = mutation_response(req, Some(value));
     assert!(
         second.patch.is_none(),
         "the patched object is patched again: {}\nfirst patch: {}\nobject: {before}",

@@ -372,11 +372,19 @@ fn observe_children(observed: &mut Observed, desired: &[Desired], live: &[Live])
     observed.children = Some(ids);
 }
 
-/// The API server refused the object itself (retrying as-is cannot help), or a transient failure.
+/// Any answer of the API server that refused a child becomes a problem in the
+/// status (the user sees why, e.g. a full Service IP range, which answers 500),
+/// then the reconcile retries with backoff; no answer at all is an error.
 fn refused(id: &ChildId, e: WriteError) -> Result<Result<Option<DynamicObject>, Problem>, Error> {
     match e {
-        WriteError::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
-            let message = format!("{id} could not be written: {}", s.message);
+        WriteError::Kube(kube::Error::Api(s)) => {
+            // 400/403/404/422: the object itself is refused; retrying as-is cannot help.
+            let retrying = if matches!(s.code, 400 | 403 | 404 | 422) {
+                ""
+            } else {
+                " (retrying)"
+            };
+            let message = format!("{id} could not be written{retrying}: {}", s.message);
             Ok(Err(Problem::new(reason::APPLY_FAILED, message)))
         }
         WriteError::Kube(e) => Err(e.into()),
@@ -435,6 +443,30 @@ fn describe(e: &ConvertError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_error(code: u16, message: &str) -> WriteError {
+        let status = kube::core::Status::failure(message, "InternalError").with_code(code);
+        WriteError::Kube(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn every_refusal_of_the_api_server_is_a_problem_for_the_status() {
+        let id = ChildId {
+            kind: ChildKind::Service,
+            name: "web".into(),
+        };
+        let full = "failed to allocate a serviceIP for Service \"web\": range is full";
+        let problem = refused(&id, api_error(500, full)).unwrap().unwrap_err();
+        assert_eq!(problem.reason, reason::APPLY_FAILED);
+        assert!(
+            problem.message.contains("(retrying)") && problem.message.ends_with(full),
+            "{}",
+            problem.message
+        );
+        let invalid = refused(&id, api_error(422, "spec.ports: Required value")).unwrap().unwrap_err();
+        assert!(!invalid.message.contains("retrying"), "{}", invalid.message);
+        assert!(refused(&id, WriteError::Raced).is_err(), "a race is retried, not reported");
+    }
 
     #[test]
     fn backoff_doubles_from_the_initial_delay_up_to_the_cap() {

@@ -249,7 +249,8 @@ impl DevCluster {
             format!("--service-account-key-file={}", p.service_account_pub.display()),
             format!("--service-account-signing-key-file={}", p.service_account_key.display()),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            // Room for thousands of Services (make bench-control-plane creates 1,000).
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--authorization-mode=RBAC".into(),
             // As real clusters do: privileged pods are for Pod Security admission to judge.
             "--allow-privileged=true".into(),
@@ -319,8 +320,8 @@ metadata:
     node-role.kubernetes.io/agent: ""
     type: kwok
 status:
-  allocatable: {{cpu: "32", memory: 256Gi, pods: "110"}}
-  capacity: {{cpu: "32", memory: 256Gi, pods: "110"}}
+  allocatable: {{cpu: "32", memory: 256Gi, pods: "2000"}}
+  capacity: {{cpu: "32", memory: 256Gi, pods: "2000"}}
 "#,
             name = self.node_name
         )

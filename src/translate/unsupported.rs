@@ -185,8 +185,7 @@ pub fn warn_all(ctx: &mut Ctx) {
         .canonical
         .get("containerDefinitions")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     for (i, c) in containers.iter().enumerate() {
         warn_object(ctx, Some(c), CONTAINER_HANDLED, CONTAINER_WARNED, &|k| {
             at!(task, "containerDefinitions", i, k)

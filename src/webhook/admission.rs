@@ -6,9 +6,11 @@ use crate::diag::{Diagnostic, Report};
 use crate::document::{EcsDocument, FromConfigMaps};
 use crate::policy::Policy;
 use crate::translate::{convert_with, Converted};
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use kube::core::{DynamicObject, Status};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The API server truncates single warnings past 256 characters and ignores
@@ -32,10 +34,61 @@ pub struct Evaluation {
     pub doc: Option<EcsDocument>,
 }
 
+/// One AdmissionReview as read off the wire. The object and oldObject stay
+/// plain JSON, read once: typed as `DynamicObject`, whose fields are
+/// flattened, serde buffers the whole object and the engine then copies it
+/// back to JSON, which was most of the cost of a large review.
+pub struct Review {
+    /// The envelope: uid, kind, operation, user; `object` and `old_object` are below.
+    pub request: AdmissionRequest<DynamicObject>,
+    pub object: Option<Value>,
+    pub old_object: Option<Value>,
+}
+
+impl Review {
+    /// Reads a request body; the error says what is not an AdmissionReview.
+    pub fn from_slice(bytes: &[u8]) -> Result<Review, String> {
+        let mut review: Value = serde_json::from_slice(bytes).map_err(|e| format!("not an AdmissionReview: {e}"))?;
+        let (object, old_object) = match review.get_mut("request").and_then(Value::as_object_mut) {
+            Some(request) => (take_object(request, "object")?, take_object(request, "oldObject")?),
+            None => (None, None),
+        };
+        let envelope: AdmissionReview<DynamicObject> =
+            serde_json::from_value(review).map_err(|e| format!("not an AdmissionReview: {e}"))?;
+        let request = envelope
+            .try_into()
+            .map_err(|e| format!("not an admission.k8s.io/v1 AdmissionReview request: {e}"))?;
+        Ok(Review {
+            request,
+            object,
+            old_object,
+        })
+    }
+
+    /// The envelope, the engine's [`document`] of the object, and the oldObject.
+    pub fn into_parts(self) -> (AdmissionRequest<DynamicObject>, Option<EcsDocument>, Option<Value>) {
+        let doc = self.object.map(|o| document(&self.request, o));
+        (self.request, doc, self.old_object)
+    }
+}
+
+/// `request.object` or `request.oldObject`: absent, null, or an object whose
+/// metadata reads as Kubernetes object metadata (as `DynamicObject` requires).
+fn take_object(request: &mut serde_json::Map<String, Value>, key: &str) -> Result<Option<Value>, String> {
+    match request.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(object @ Value::Object(_)) => {
+            if let Some(meta) = object.get("metadata") {
+                ObjectMeta::deserialize(meta).map_err(|e| format!("not an AdmissionReview: request.{key}.metadata: {e}"))?;
+            }
+            Ok(Some(object))
+        }
+        Some(_) => Err(format!("not an AdmissionReview: request.{key} is not an object")),
+    }
+}
+
 /// The object of a request as the engine reads it.
-pub fn document(req: &AdmissionRequest<DynamicObject>) -> Option<EcsDocument> {
-    let object = req.object.as_ref()?;
-    let mut value = serde_json::to_value(object).ok()?;
+pub fn document(req: &AdmissionRequest<DynamicObject>, mut value: Value) -> EcsDocument {
     // The API server fills these in; the engine wants them for names and paths.
     if value.get("apiVersion").is_none() {
         value["apiVersion"] = Value::String(format!("{}/{}", req.kind.group, req.kind.version));
@@ -48,16 +101,17 @@ pub fn document(req: &AdmissionRequest<DynamicObject>) -> Option<EcsDocument> {
             value["metadata"]["namespace"] = Value::String(ns.clone());
         }
     }
-    Some(EcsDocument::classify(value))
+    EcsDocument::classify(value)
 }
 
 /// Runs the engine, the policy and the translation over a request's object.
 /// `config_maps` holds definitions read for TaskFrom/ServiceFrom; `notes` are
 /// warnings found while reading them (a missing ConfigMap is not an error).
-/// `doc` is [`document`] of the request, made once by the caller.
+/// `doc` is [`document`] of the request's object, `old_object` its oldObject.
 pub fn evaluate(
     req: &AdmissionRequest<DynamicObject>,
     doc: Option<EcsDocument>,
+    old_object: Option<&Value>,
     config_maps: FromConfigMaps,
     notes: Vec<Diagnostic>,
     policy: &Policy,
@@ -81,7 +135,7 @@ pub fn evaluate(
         report.diagnostics.extend(analysis.report.diagnostics.iter().cloned());
         report.diagnostics.extend(policy.check(&namespace, &analysis));
         if req.operation == Operation::Update {
-            report.diagnostics.extend(update_notes(req, &doc));
+            report.diagnostics.extend(update_notes(old_object, &doc));
         }
         let meta = doc.meta(&analysis);
         let converted = if report.has_errors() || analysis.task.is_none() {
@@ -122,23 +176,20 @@ pub enum Rejudge {
 
 /// CREATE always; an UPDATE of an object being deleted never; an UPDATE
 /// with the spec unchanged only when its ConfigMaps changed.
-pub fn rejudge(req: &AdmissionRequest<DynamicObject>) -> Rejudge {
-    if req.operation != Operation::Update {
+pub fn rejudge(review: &Review) -> Rejudge {
+    if review.request.operation != Operation::Update {
         return Rejudge::Yes;
     }
-    let new = req.object.as_ref().and_then(|o| serde_json::to_value(o).ok()).unwrap_or_default();
+    let (null, null_old) = (Value::Null, Value::Null);
+    let new = review.object.as_ref().unwrap_or(&null);
     if new.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
         return Rejudge::No("the object is being deleted");
     }
-    let old = req
-        .old_object
-        .as_ref()
-        .and_then(|o| serde_json::to_value(o).ok())
-        .unwrap_or_default();
+    let old = review.old_object.as_ref().unwrap_or(&null_old);
     if new.get("spec").is_none() || new.get("spec") != old.get("spec") {
         return Rejudge::Yes;
     }
-    if crate::document::config_map_refs(&new).is_empty() {
+    if crate::document::config_map_refs(new).is_empty() {
         return Rejudge::No("the spec is unchanged");
     }
     let digest = old.pointer("/status/sourceDigest").and_then(Value::as_str).map(str::to_string);
@@ -146,7 +197,7 @@ pub fn rejudge(req: &AdmissionRequest<DynamicObject>) -> Rejudge {
 }
 
 /// Changes that roll out differently from an ordinary update.
-fn update_notes(req: &AdmissionRequest<DynamicObject>, new: &EcsDocument) -> Vec<Diagnostic> {
+fn update_notes(old: Option<&Value>, new: &EcsDocument) -> Vec<Diagnostic> {
     let daemon = |v: &Value| {
         let s = v.pointer("/spec/Service");
         let strategy = s
@@ -155,10 +206,10 @@ fn update_notes(req: &AdmissionRequest<DynamicObject>, new: &EcsDocument) -> Vec
             .and_then(|(_, v)| v.as_str());
         strategy == Some("DAEMON")
     };
-    let Some(old) = req.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok()) else {
+    let Some(old) = old else {
         return Vec::new();
     };
-    let (was, is) = (daemon(&old), daemon(&new.value));
+    let (was, is) = (daemon(old), daemon(&new.value));
     if was == is {
         return Vec::new();
     }
@@ -266,9 +317,10 @@ pub fn validation_response(req: &AdmissionRequest<DynamicObject>, diags: &[Diagn
 }
 
 /// The mutating verdict: the ECS defaults as a JSON Patch, or nothing.
-pub fn mutation_response(req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+pub fn mutation_response(req: &AdmissionRequest<DynamicObject>, object: Option<Value>) -> AdmissionResponse {
     let resp = AdmissionResponse::from(req);
-    let Some(doc) = document(req) else { return resp };
+    let Some(object) = object else { return resp };
+    let doc = document(req, object);
     let analysis = doc.analyze();
     let patch = crate::defaults::compute(&analysis, doc.name());
     if patch.0.is_empty() {
@@ -311,15 +363,15 @@ mod tests {
         assert!(last.contains(&format!("and {} more", 200 - shown)), "{last}");
     }
 
-    fn request(operation: &str, object: serde_json::Value, old: Option<serde_json::Value>) -> AdmissionRequest<DynamicObject> {
-        let review: kube::core::admission::AdmissionReview<DynamicObject> = serde_json::from_value(json!({
+    fn request(operation: &str, object: serde_json::Value, old: Option<serde_json::Value>) -> Review {
+        let review = serde_json::to_vec(&json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u", "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
                 "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
                 "name": "x", "namespace": "default", "operation": operation, "userInfo": {}, "object": object, "oldObject": old, "dryRun": false}
         }))
         .unwrap();
-        review.try_into().unwrap()
+        Review::from_slice(&review).unwrap()
     }
 
     #[test]
@@ -328,15 +380,15 @@ mod tests {
             json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "x", "namespace": "default"},
                 "spec": {"Task": {"containerDefinitions": [{"name": "a", "image": "i", "memory": 64}]}, "Service": {"schedulingStrategy": strategy}}})
         };
-        let req = request("UPDATE", object("DAEMON"), Some(object("REPLICA")));
-        let eval = evaluate(&req, document(&req), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        let (req, doc, old) = request("UPDATE", object("DAEMON"), Some(object("REPLICA"))).into_parts();
+        let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default());
         assert!(!eval.report.has_errors());
         assert!(eval
             .report
             .warnings()
             .any(|w| w.message.contains("replaces the Deployment with a DaemonSet")));
-        let same = request("UPDATE", object("REPLICA"), Some(object("REPLICA")));
-        let eval = evaluate(&same, document(&same), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        let (same, doc, old) = request("UPDATE", object("REPLICA"), Some(object("REPLICA"))).into_parts();
+        let eval = evaluate(&same, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default());
         assert!(!eval.report.warnings().any(|w| w.message.contains("replaces")));
     }
 }

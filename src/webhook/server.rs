@@ -2,7 +2,7 @@
 //! and metrics. Handlers only decode, call the engine, and encode; every
 //! malformed request gets a clear 4xx, never a panic or a hang.
 
-use super::admission::{self, Evaluation, Rejudge};
+use super::admission::{self, Evaluation, Rejudge, Review};
 use super::metrics::Metrics;
 use super::preflight::Preflight;
 use super::sources;
@@ -12,7 +12,7 @@ use crate::policy::PolicyStore;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures::StreamExt;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 use kube::core::DynamicObject;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,8 +76,8 @@ async fn metrics(state: web::Data<State>) -> HttpResponse {
 /// Why a request body was refused, as an HTTP answer.
 struct Refused(HttpResponse);
 
-/// Reads a JSON AdmissionReview with a size limit, a time limit and a content-type check.
-async fn read_review(req: &HttpRequest, mut body: web::Payload, state: &State) -> Result<AdmissionRequest<DynamicObject>, Refused> {
+/// Reads a JSON body with a size limit, a time limit and a content-type check.
+async fn read_body(req: &HttpRequest, mut body: web::Payload, state: &State) -> Result<web::BytesMut, Refused> {
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type
         .split(';')
@@ -113,14 +113,21 @@ async fn read_review(req: &HttpRequest, mut body: web::Payload, state: &State) -
         }
         Ok(bytes)
     };
-    let bytes = tokio::time::timeout(state.body_timeout, read)
+    tokio::time::timeout(state.body_timeout, read)
         .await
-        .map_err(|_| Refused(HttpResponse::RequestTimeout().body("the request body did not arrive in time")))??;
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(&bytes).map_err(|e| Refused(HttpResponse::BadRequest().body(format!("not an AdmissionReview: {e}"))))?;
-    review
-        .try_into()
-        .map_err(|e| Refused(HttpResponse::BadRequest().body(format!("not an admission.k8s.io/v1 AdmissionReview request: {e}"))))
+        .map_err(|_| Refused(HttpResponse::RequestTimeout().body("the request body did not arrive in time")))?
+}
+
+/// Reads the body and parses it as an AdmissionReview on the engine's pool:
+/// parsing is CPU work proportional to the object, and bounding it with the
+/// rest keeps at most a few parsed objects in memory however many clients wait.
+async fn read_review(req: &HttpRequest, body: web::Payload, state: &State) -> Result<Review, Refused> {
+    let bytes = read_body(req, body, state).await?;
+    match state.engine.run(move || Review::from_slice(&bytes)).await {
+        Ok(Ok(review)) => Ok(review),
+        Ok(Err(message)) => Err(Refused(HttpResponse::BadRequest().body(message))),
+        Err(e) => Err(Refused(HttpResponse::ServiceUnavailable().body(e.to_string()))),
+    }
 }
 
 /// The review as the API server documents it: kube-core serializes the patch
@@ -145,33 +152,33 @@ fn answer(resp: AdmissionResponse) -> HttpResponse {
 
 async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
     let started = Instant::now();
-    let request = match read_review(&req, body, &state).await {
+    let review = match read_review(&req, body, &state).await {
         Ok(r) => r,
         Err(Refused(resp)) => {
             state.metrics.observe("validate", "bad_request", started.elapsed().as_secs_f64());
             return resp;
         }
     };
-    let doc = admission::document(&request);
-    let rejudge = admission::rejudge(&request);
+    let rejudge = admission::rejudge(&review);
     if let Rejudge::No(why) = rejudge {
-        return unchanged(&request, why, &state, started);
+        return unchanged(&review.request, why, &state, started);
     }
-    let sources = match &doc {
-        Some(d) => sources::read_config_maps(state.client.as_ref(), &request, &d.value).await,
+    let sources = match &review.object {
+        Some(object) => sources::read_config_maps(state.client.as_ref(), &review.request, object).await,
         None => Default::default(),
     };
     if let Rejudge::IfSourcesChanged(before) = &rejudge {
         if before.is_some() && *before == sources.digest {
-            return unchanged(&request, "the spec and its ConfigMaps are unchanged", &state, started);
+            return unchanged(&review.request, "the spec and its ConfigMaps are unchanged", &state, started);
         }
     }
     let (config_maps, notes) = (sources.found, sources.notes);
     let policy = state.policy.current();
+    let (request, doc, old_object) = review.into_parts();
     let request = Arc::new(request);
     let job = {
         let request = request.clone();
-        move || admission::evaluate(&request, doc, config_maps, notes, &policy)
+        move || admission::evaluate(&request, doc, old_object.as_ref(), config_maps, notes, &policy)
     };
     let diagnostics = match state.engine.run(job).await {
         Ok(evaluation) => with_preflight(&state, evaluation).await,
@@ -219,17 +226,18 @@ fn too_expensive(e: crate::offload::OffloadError) -> Vec<Diagnostic> {
 
 async fn mutate(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
     let started = Instant::now();
-    let request = match read_review(&req, body, &state).await {
+    let review = match read_review(&req, body, &state).await {
         Ok(r) => r,
         Err(Refused(resp)) => {
             state.metrics.observe("mutate", "bad_request", started.elapsed().as_secs_f64());
             return resp;
         }
     };
+    let Review { request, object, .. } = review;
     let request = Arc::new(request);
     let job = {
         let request = request.clone();
-        move || admission::mutation_response(&request)
+        move || admission::mutation_response(&request, object)
     };
     // Defaults are a convenience: if they cannot be computed in time, admit
     // unchanged and let validation say what is wrong.
