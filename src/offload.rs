@@ -4,11 +4,13 @@
 //! reconcile. The engine's own budgets bound each job; the deadline is the
 //! backstop for what they do not foresee.
 //!
-//! The jobs run on a fixed pool of threads (rayon), one per permit, rather
-//! than tokio's blocking pool: that pool grows a thread whenever none is idle
-//! at the instant of a hand-over, and every thread keeps its own allocator
-//! cache, so under load the process held several times the memory the jobs
-//! themselves need (measured: `make bench-webhook`, RSS under load).
+//! The jobs run on a fixed set of threads, one per permit, fed by a channel,
+//! rather than tokio's blocking pool: that pool grows a thread whenever none
+//! is idle at the instant of a hand-over, and every thread keeps its own
+//! allocator cache, so under load the process held several times the memory
+//! the jobs themselves need (measured: `make bench-webhook`, RSS under load).
+//! Not rayon either: its idle workers spin (sched_yield) before sleeping,
+//! which on a small node takes CPU from the HTTP workers (seen in `perf`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,35 +29,32 @@ pub enum OffloadError {
 /// 64 MiB (webhook-config/deployment.yaml sizes its limit from it).
 pub const MAX_JOBS: usize = 8;
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// A bounded pool of blocking engine jobs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Offload {
     permits: Arc<Semaphore>,
-    threads: Arc<rayon::ThreadPool>,
+    /// The engine's threads take jobs from here; they end once every clone is dropped.
+    jobs: crossbeam_channel::Sender<Job>,
     deadline: Duration,
-}
-
-impl std::fmt::Debug for Offload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Offload")
-            .field("jobs", &self.threads.current_num_threads())
-            .field("deadline", &self.deadline)
-            .finish()
-    }
 }
 
 impl Offload {
     /// `jobs` at once (at least 1); each must finish (waiting included) within `deadline`.
     pub fn new(jobs: usize, deadline: Duration) -> Self {
         let jobs = jobs.max(1);
-        let threads = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .thread_name(|i| format!("engine-{i}"))
-            .build()
-            .expect("the engine's threads start");
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..jobs {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("engine-{i}"))
+                .spawn(move || receiver.iter().for_each(|job| job()))
+                .expect("the engine's threads start");
+        }
         Offload {
             permits: Arc::new(Semaphore::new(jobs)),
-            threads: Arc::new(threads),
+            jobs: sender,
             deadline,
         }
     }
@@ -81,16 +80,17 @@ impl Offload {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let (permits, threads) = (self.permits.clone(), self.threads.clone());
+        let (permits, jobs) = (self.permits.clone(), self.jobs.clone());
         let work = async move {
             let permit = permits.acquire_owned().await.map_err(|_| OffloadError::Panicked)?;
             let (answer, answered) = tokio::sync::oneshot::channel();
-            threads.spawn(move || {
-                // A panicking job answers Panicked; it must not take the pool down.
+            jobs.send(Box::new(move || {
+                // A panicking job answers Panicked; it must not take its thread down.
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 drop(permit);
                 let _ = answer.send(out);
-            });
+            }))
+            .map_err(|_| OffloadError::Panicked)?;
             answered
                 .await
                 .map_err(|_| OffloadError::Panicked)?

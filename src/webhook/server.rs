@@ -118,12 +118,22 @@ async fn read_body(req: &HttpRequest, mut body: web::Payload, state: &State) -> 
         .map_err(|_| Refused(HttpResponse::RequestTimeout().body("the request body did not arrive in time")))?
 }
 
-/// Reads the body and parses it as an AdmissionReview on the engine's pool:
-/// parsing is CPU work proportional to the object, and bounding it with the
-/// rest keeps at most a few parsed objects in memory however many clients wait.
+/// Bodies up to this size are parsed on the HTTP worker: that takes less
+/// than handing the job to the engine's pool and back (most reviews).
+const PARSE_INLINE_MAX_BYTES: usize = 16 * 1024;
+
+/// Reads the body and parses it as an AdmissionReview. A large one is parsed
+/// on the engine's pool: parsing is CPU work proportional to the object, and
+/// bounding it with the rest keeps at most a few large parsed objects in
+/// memory however many clients wait.
 async fn read_review(req: &HttpRequest, body: web::Payload, state: &State) -> Result<Review, Refused> {
     let bytes = read_body(req, body, state).await?;
-    match state.engine.run(move || Review::from_slice(&bytes)).await {
+    let parsed = if bytes.len() <= PARSE_INLINE_MAX_BYTES {
+        Ok(Review::from_slice(&bytes))
+    } else {
+        state.engine.run(move || Review::from_slice(&bytes)).await
+    };
+    match parsed {
         Ok(Ok(review)) => Ok(review),
         Ok(Err(message)) => Err(Refused(HttpResponse::BadRequest().body(message))),
         Err(e) => Err(Refused(HttpResponse::ServiceUnavailable().body(e.to_string()))),
