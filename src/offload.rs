@@ -138,7 +138,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_answers_panicked_and_the_pool_serves_on() {
-        let pool = Offload::new(1, Duration::from_secs(5));
+        // A deadline far beyond the panic hook's work (with RUST_BACKTRACE it
+        // symbolizes a backtrace first, seconds in a debug build).
+        let pool = Offload::new(1, Duration::from_secs(300));
         assert_eq!(pool.run(|| -> u8 { panic!("a bug in a job") }).await, Err(OffloadError::Panicked));
         assert_eq!(pool.run(|| 7).await, Ok(7));
     }
