@@ -180,12 +180,12 @@ pub fn rejudge(review: &Review) -> Rejudge {
     if review.request.operation != Operation::Update {
         return Rejudge::Yes;
     }
-    let (null, null_old) = (Value::Null, Value::Null);
+    let null = Value::Null;
     let new = review.object.as_ref().unwrap_or(&null);
     if new.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
         return Rejudge::No("the object is being deleted");
     }
-    let old = review.old_object.as_ref().unwrap_or(&null_old);
+    let old = review.old_object.as_ref().unwrap_or(&null);
     if new.get("spec").is_none() || new.get("spec") != old.get("spec") {
         return Rejudge::Yes;
     }
