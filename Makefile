@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz-adversarial image test-image
+.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz fuzz-adversarial image test-image
 
 all: build
 
@@ -72,6 +72,16 @@ schema:
 # The webhook beside a Go baseline and the framework limit (bench/webhook-load.sh).
 bench-webhook:
 	bash bench/webhook-load.sh
+
+# Coverage-guided fuzzing (cargo-fuzz on the nightly toolchain, installed by
+# the script when missing): the documents, intrinsics and admission targets of
+# fuzz/, seeded from ../shared/ecs-corpus and samples/, FUZZ_SECONDS each;
+# prints executions/s and coverage, fails on any crash, hang or OOM
+# (scripts/fuzz.sh). FUZZ_TARGETS="admission" runs only those.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh $(FUZZ_TARGETS)
 
 # The mutated-review fuzz test of tests/webhook.rs at length, release build:
 # size-amplifying values included; every answer must come before the engine's deadline.

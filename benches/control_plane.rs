@@ -66,11 +66,26 @@ fn preflight_latency(cluster: &DevCluster) {
         let server = EcskubeProcess::start(cluster, binary(), name, &args).unwrap();
         server.install(cluster).unwrap();
         std::thread::sleep(Duration::from_secs(2)); // the configuration takes effect
+        let calls_before = api_requests(cluster);
         for _ in 0..50 {
             cluster
                 .kubectl_ok(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest))
                 .unwrap();
         }
+        let calls = api_requests(cluster);
+        let mut per_admission = Vec::new();
+        for (key, after) in &calls {
+            let delta = after - calls_before.get(key).copied().unwrap_or(0.0);
+            if delta > 0.0 {
+                per_admission.push(format!("{} {key}", delta / 50.0));
+            }
+        }
+        let total: f64 = calls.iter().map(|(k, v)| v - calls_before.get(k).copied().unwrap_or(0.0)).sum();
+        println!(
+            "preflight={preflight}: {:.1} API requests per admission besides kubectl's own: {}",
+            total / 50.0,
+            per_admission.join(", ")
+        );
         let log = std::fs::read_to_string(&server.log_path).unwrap();
         let mut ms: Vec<f64> = log
             .lines()
@@ -85,6 +100,42 @@ fn preflight_latency(cluster: &DevCluster) {
         println!("preflight={preflight}: /validate median {p50:.2} ms, p99 {p99:.2} ms over {n} admissions");
     }
     println!("the preflight adds {:.2} ms at the median", results[0].1 - results[1].1);
+}
+
+/// kube-apiserver's request counts (apiserver_request_total, WATCH aside)
+/// for what the preflight reads and dry-runs, by `resource verb dry_run`:
+/// everything an admission costs the API server besides the ECSDeployment
+/// request kubectl itself makes.
+fn api_requests(cluster: &DevCluster) -> std::collections::BTreeMap<String, f64> {
+    const PREFLIGHT_RESOURCES: &[&str] = &[
+        "deployments",
+        "daemonsets",
+        "services",
+        "serviceaccounts",
+        "pods",
+        "resourcequotas",
+        "configmaps",
+        "selfsubjectaccessreviews",
+    ];
+    let text = cluster.kubectl_ok(&["get", "--raw", "/metrics"], None).unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (resource, verb) = (label("resource"), label("verb"));
+        if verb == "WATCH" || !PREFLIGHT_RESOURCES.contains(&resource.as_str()) {
+            continue;
+        }
+        let dry = if label("dry_run").is_empty() { "" } else { " dry-run" };
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        *counts.entry(format!("{verb} {resource}{dry}")).or_insert(0.0) += value;
+    }
+    counts
 }
 
 /// utime + stime of a process, in seconds.
@@ -138,7 +189,17 @@ fn wait(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Durati
 fn scale(cluster: &DevCluster, n: usize) {
     let ns = "bench-scale";
     cluster.kubectl_ok(&["create", "namespace", ns], None).unwrap();
-    let controller = EcskubeProcess::start(cluster, binary(), "scale-controller", &["--controller-only".to_string()]).unwrap();
+    let resync: u64 = std::env::var("ECSKUBE_BENCH_RESYNC_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let controller = EcskubeProcess::start(
+        cluster,
+        binary(),
+        "scale-controller",
+        &["--controller-only".to_string(), format!("--resync-seconds={resync}")],
+    )
+    .unwrap();
     let (cpu_before, pid) = (cpu_seconds(controller.pid()), controller.pid());
     let items: Vec<Value> = (0..n)
         .map(|i| {
@@ -196,5 +257,29 @@ fn scale(cluster: &DevCluster, n: usize) {
     println!(
         "kube-controller-manager made every ReplicaSet {t_rs:.1?} after the create began; ecskube's statuses took {:.2}x that",
         t_status.as_secs_f64() / t_rs.as_secs_f64()
+    );
+    // Steady state: no write for 15 s (the Deployments' own statuses have settled).
+    let mut last = (metric(&controller, "ecskube_child_writes_total"), Instant::now());
+    wait("a steady state", Duration::from_secs(1800), || {
+        let now = metric(&controller, "ecskube_child_writes_total");
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        last.1.elapsed() > Duration::from_secs(15)
+    });
+    // A whole resync period: every object reconciled once more, nothing written.
+    let (r0, w0) = (
+        metric(&controller, "ecskube_reconciles_total"),
+        metric(&controller, "ecskube_child_writes_total"),
+    );
+    let window = Instant::now();
+    wait("a resync of every object", Duration::from_secs(resync * 3 + 120), || {
+        metric(&controller, "ecskube_reconciles_total") >= r0 + n as f64
+    });
+    println!(
+        "steady state, one resync period ({resync} s, {:.1?}): {} reconciles, {} writes",
+        window.elapsed(),
+        metric(&controller, "ecskube_reconciles_total") - r0,
+        metric(&controller, "ecskube_child_writes_total") - w0
     );
 }

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Namespace of the leader-election Lease.
     #[arg(long, env = "POD_NAMESPACE", default_value = "ecskube-system")]
     pub leader_election_namespace: String,
+    /// How often the controller reconciles every object again, repairing drift
+    /// nobody reported (a reconcile that finds nothing to change writes nothing).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub resync_seconds: u64,
     /// How often certificates and the policy file are checked for changes.
     #[arg(long, default_value_t = 2000)]
     pub reload_interval_ms: u64,
@@ -182,6 +186,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .then(|| crate::controller::LeaderConfig::new(args.leader_election_namespace.clone())),
             policy: policy.clone(),
             metrics: controller_metrics.clone(),
+            requeue_after: Duration::from_secs(args.resync_seconds),
             ..Default::default()
         };
         let shutdown = supervisor.shutdown_signal();

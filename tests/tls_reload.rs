@@ -134,8 +134,14 @@ impl Drop for Server {
 /// A client trusting only `ca_pem`. Resumption is off so every connection
 /// does a full handshake and really verifies what the server presents.
 fn client_config(ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -> Arc<ClientConfig> {
+    client_config_trusting(&[ca_pem], versions)
+}
+
+fn client_config_trusting(ca_pems: &[&str], versions: &[&'static SupportedProtocolVersion]) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    roots.add(der(ca_pem)).unwrap();
+    for pem in ca_pems {
+        roots.add(der(pem)).unwrap();
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
@@ -150,6 +156,17 @@ fn client_config(ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -
 /// Connects and completes the handshake, so verification errors surface here.
 fn connect_with(addr: SocketAddr, ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -> io::Result<Tls> {
     let conn = ClientConnection::new(client_config(ca_pem, versions), ServerName::try_from("localhost").unwrap()).unwrap();
+    let sock = TcpStream::connect(addr)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tls = StreamOwned::new(conn, sock);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+fn connect_trusting(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<Tls> {
+    let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).map_err(io::Error::other)?;
     let sock = TcpStream::connect(addr)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut tls = StreamOwned::new(conn, sock);
@@ -314,4 +331,151 @@ fn legacy_client_hello(minor: u8) -> Vec<u8> {
     let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
     record.extend(handshake);
     record
+}
+
+/// The sample ECSDeployment in a CREATE AdmissionReview.
+fn sample_review() -> String {
+    let object: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/ecsdeployment.json")).unwrap())
+            .unwrap();
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "7d1e0c3a-rotation", "operation": "CREATE", "namespace": "default", "name": object["metadata"]["name"],
+            "kind": {"group": "ecskube.ecskube", "version": "v1alpha1", "kind": "ECSDeployment"},
+            "resource": {"group": "ecskube.ecskube", "version": "v1alpha1", "resource": "ecsdeployments"},
+            "userInfo": {"username": "load"}, "object": object, "dryRun": false
+        }
+    })
+    .to_string()
+}
+
+/// One keep-alive POST of an AdmissionReview to /validate: Ok when the answer
+/// is a 200 carrying the review's verdict, else what went wrong.
+fn validate(tls: &mut Tls, body: &str) -> Result<(), String> {
+    let request = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    tls.flush().map_err(|e| format!("flush: {e}"))?;
+    let mut reader = BufReader::new(tls);
+    let mut status = String::new();
+    reader.read_line(&mut status).map_err(|e| format!("read: {e}"))?;
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().map_err(|e| format!("content-length: {e}"))?;
+            }
+        }
+    }
+    let mut answer = vec![0; length];
+    reader.read_exact(&mut answer).map_err(|e| format!("read body: {e}"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    if !status.starts_with("HTTP/1.1 200") || !answer.contains("\"allowed\":true") {
+        return Err(format!("{} {answer}", status.trim_end()));
+    }
+    Ok(())
+}
+
+#[test]
+fn certificate_rotations_under_load_fail_no_request() {
+    const ROTATIONS: usize = 6;
+    const CLIENTS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let bundles: Vec<Bundle> = (0..=ROTATIONS).map(|_| bundle()).collect();
+    let mut mount = SecretMount::new(dir.path(), &bundles[0]);
+    let server = Server::start(&mount.cert(), &mount.key());
+    // The clients trust every CA, as the API server does while caBundle
+    // holds the old and the new CA; each opens a new connection (a full
+    // handshake) every few requests and keeps it alive in between.
+    let cas: Vec<&str> = bundles.iter().map(|b| b.ca_pem.as_str()).collect();
+    let config = client_config_trusting(&cas, &[&TLS13, &TLS12]);
+    let body = sample_review();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let progress = std::sync::atomic::AtomicUsize::new(0);
+    let mut at_rotation = Vec::new();
+    let (answered, failures, served) = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let (config, body, stop, progress) = (config.clone(), &body, &stop, &progress);
+                s.spawn(move || {
+                    let (mut answered, mut failures, mut served) = (0usize, Vec::new(), std::collections::HashSet::new());
+                    let mut conn: Option<Tls> = None;
+                    let mut uses = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        if conn.is_none() || uses >= 2 + client % 4 {
+                            match connect_trusting(server.addr, config.clone()) {
+                                Ok(tls) => {
+                                    served.insert(served_cert(&tls));
+                                    conn = Some(tls);
+                                    uses = 0;
+                                }
+                                Err(e) => {
+                                    failures.push(format!("connect: {e}"));
+                                    conn = None;
+                                    continue;
+                                }
+                            }
+                        }
+                        uses += 1;
+                        match validate(conn.as_mut().expect("connected"), body) {
+                            Ok(()) => {
+                                answered += 1;
+                                progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                failures.push(e);
+                                conn = None;
+                            }
+                        }
+                    }
+                    (answered, failures, served)
+                })
+            })
+            .collect();
+        for (i, next) in bundles.iter().enumerate().skip(1) {
+            std::thread::sleep(Duration::from_millis(300));
+            mount.publish(next);
+            wait_for("the rotation to be picked up", || {
+                server.counter("ecskube_certificate_reloads_total") == i as u64
+            });
+            at_rotation.push(progress.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("admissions answered when each rotation was picked up: {at_rotation:?}");
+        let mut totals = (0, Vec::new(), std::collections::HashSet::new());
+        for c in clients {
+            let (a, f, s) = c.join().unwrap();
+            totals.0 += a;
+            totals.1.extend(f);
+            totals.2.extend(s);
+        }
+        totals
+    });
+    eprintln!("{answered} admissions over {ROTATIONS} rotations, {} failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert_eq!(server.counter("ecskube_certificate_reload_failures_total"), 0);
+    // Every certificate was served to some client while the load ran.
+    let expected: std::collections::HashSet<_> = bundles.iter().map(|b| der(&b.cert_pem)).collect();
+    assert_eq!(served, expected, "not every certificate was served under load");
+    assert!(answered >= 100, "too little load to judge: {answered} admissions");
+    // And the load ran through every rotation, not only before or after them.
+    assert!(
+        at_rotation.windows(2).all(|w| w[0] < w[1]) && at_rotation[0] > 0 && answered > at_rotation[ROTATIONS - 1],
+        "admissions answered by each rotation: {at_rotation:?} of {answered}"
+    );
 }

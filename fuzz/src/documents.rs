@@ -12,7 +12,7 @@
 //! - a valid document with a task converts, and every object it converts to
 //!   round-trips through the k8s-openapi type of its kind.
 
-use crate::{check_objects, MAX_DOCUMENTS};
+use super::{check_objects, MAX_DOCUMENTS};
 use ecskube::defaults::compute;
 use ecskube::document::{parse_documents, EcsDocument};
 use ecskube::translate::convert;

@@ -37,6 +37,9 @@ pub struct Launch {
     /// Serve the certificate from the Secret ecskube manages itself, as
     /// installed, instead of from files made here.
     pub self_managed_certs: bool,
+    /// More DNS names for the certificate made here (a Service name that
+    /// several replicas serve behind).
+    pub dns_names: Vec<String>,
     pub args: Vec<String>,
 }
 
@@ -79,7 +82,9 @@ impl EcskubeProcess {
         ];
         let mut ca_pem = String::new();
         if !launch.self_managed_certs {
-            let bundle = crate::certs::generate(&["localhost".to_string()], &["127.0.0.1".parse().expect("loopback")])?;
+            let mut names = vec!["localhost".to_string()];
+            names.extend(launch.dns_names.iter().cloned());
+            let bundle = crate::certs::generate(&names, &["127.0.0.1".parse().expect("loopback")])?;
             bundle
                 .write(&cert_dir)
                 .with_context(|| format!("writing certificates to {}", cert_dir.display()))?;
@@ -142,6 +147,18 @@ impl EcskubeProcess {
         Ok(())
     }
 
+    /// `Some(how)` once the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        self.component[0].exited()
+    }
+
+    /// SIGKILL, as a crashed or OOM-killed pod: no shutdown, no Lease release.
+    pub fn kill(&mut self) {
+        for c in &mut self.component {
+            c.kill();
+        }
+    }
+
     /// Stops the process (SIGTERM, then SIGKILL after the grace period).
     pub fn stop(&mut self) {
         stop_all(&mut self.component, Duration::from_secs(5));
@@ -172,6 +189,19 @@ pub fn install_crd(cluster: &DevCluster) -> Result<()> {
 /// webhook-config/webhooks.yaml with each `clientConfig` replaced by
 /// `{url: <base><path>, caBundle}`.
 pub fn local_webhook_configurations(base_url: &str, ca_pem: &str) -> Result<String> {
+    configurations_with(ca_pem, |path| serde_json::json!({"url": format!("{base_url}{path}")}))
+}
+
+/// webhook-config/webhooks.yaml calling the Service `namespace/service`
+/// (port 443) instead of the shipped one, trusting `ca_pem`.
+pub fn service_webhook_configurations(namespace: &str, service: &str, ca_pem: &str) -> Result<String> {
+    configurations_with(
+        ca_pem,
+        |path| serde_json::json!({"service": {"namespace": namespace, "name": service, "port": 443, "path": path}}),
+    )
+}
+
+fn configurations_with(ca_pem: &str, client_config: impl Fn(&str) -> Value) -> Result<String> {
     use base64::Engine;
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let mut out = String::new();
@@ -183,7 +213,9 @@ pub fn local_webhook_configurations(base_url: &str, ca_pem: &str) -> Result<Stri
                 .and_then(Value::as_str)
                 .unwrap_or("/")
                 .to_string();
-            hook["clientConfig"] = serde_json::json!({"url": format!("{base_url}{path}"), "caBundle": ca_bundle});
+            let mut config = client_config(&path);
+            config["caBundle"] = ca_bundle.clone().into();
+            hook["clientConfig"] = config;
         }
         out.push_str("---\n");
         out.push_str(&serde_yaml_ng::to_string(&v)?);

@@ -86,6 +86,8 @@ pub struct DevCluster {
     egress: proxy::Routes,
     egress_config: PathBuf,
     components: Mutex<Vec<Component>>,
+    /// kube-apiserver's command line, for [`DevCluster::restart_apiserver`].
+    apiserver_args: Mutex<Vec<String>>,
 }
 
 impl DevCluster {
@@ -152,6 +154,7 @@ impl DevCluster {
             egress,
             egress_config,
             components: Mutex::new(Vec::new()),
+            apiserver_args: Mutex::new(Vec::new()),
         };
         // On error `cluster` is dropped, which stops whatever already started;
         // the log tails make the error actionable.
@@ -165,7 +168,9 @@ impl DevCluster {
     fn boot(&self, apiserver_port: u16, deadline: Instant) -> Result<()> {
         let (etcd_port, etcd_peer_port) = (free_port()?, free_port()?);
         self.spawn("etcd", &self.etcd_args(etcd_port, etcd_peer_port))?;
-        self.spawn("kube-apiserver", &self.apiserver_args(apiserver_port, etcd_port))?;
+        let apiserver_args = self.apiserver_args(apiserver_port, etcd_port);
+        self.spawn("kube-apiserver", &apiserver_args)?;
+        *self.apiserver_args.lock().unwrap_or_else(|e| e.into_inner()) = apiserver_args;
         self.wait_until("kube-apiserver /readyz", deadline, || {
             Ok(self.kubectl_run(&["get", "--raw", "/readyz"], None)?.success())
         })?;
@@ -189,6 +194,33 @@ impl DevCluster {
                 .kubectl_run(&["get", "serviceaccount", "default", "-n", "default"], None)?
                 .success())
         })
+    }
+
+    /// Stops kube-apiserver (SIGTERM, as an upgrade or a node reboot of the
+    /// control plane would), leaves it down for `down_for`, then starts it
+    /// again with the same flags, port and etcd; returns once /readyz
+    /// answers. The earlier log is kept as `kube-apiserver.<n>.log`.
+    pub fn restart_apiserver(&self, down_for: Duration) -> Result<()> {
+        let args = self.apiserver_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut old = {
+            let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+            let i = components
+                .iter()
+                .position(|c| c.name == "kube-apiserver")
+                .context("kube-apiserver is not running")?;
+            components.remove(i)
+        };
+        process::stop_all(std::slice::from_mut(&mut old), Duration::from_secs(10));
+        let logs = self.work_path.join("logs");
+        let n = (1..).find(|n| !logs.join(format!("kube-apiserver.{n}.log")).exists()).unwrap_or(1);
+        fs::rename(&old.log_path, logs.join(format!("kube-apiserver.{n}.log")))?;
+        thread::sleep(down_for);
+        self.spawn("kube-apiserver", &args)?;
+        self.wait_until(
+            "kube-apiserver /readyz after its restart",
+            Instant::now() + Duration::from_secs(120),
+            || Ok(self.kubectl_run(&["get", "--raw", "/readyz"], None)?.success()),
+        )
     }
 
     fn spawn(&self, name: &str, args: &[String]) -> Result<()> {
@@ -337,13 +369,19 @@ status:
     /// service resolver dials) to `to`, a host process, as kube-proxy would
     /// to the Service's pods. The Service must exist.
     pub fn route_service(&self, service: &str, namespace: &str, port: u16, to: std::net::SocketAddr) -> Result<()> {
-        self.egress.set(&format!("{service}.{namespace}.svc:{port}"), to);
+        self.route_service_to_all(service, namespace, port, vec![to])
+    }
+
+    /// [`DevCluster::route_service`] to several processes, in turn (see
+    /// [`proxy::Routes::set_all`]): replicas behind one Service.
+    pub fn route_service_to_all(&self, service: &str, namespace: &str, port: u16, to: Vec<std::net::SocketAddr>) -> Result<()> {
+        self.egress.set_all(&format!("{service}.{namespace}.svc:{port}"), to.clone());
         let ip = self.kubectl_ok(
             &["get", "service", service, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"],
             None,
         )?;
         if !ip.trim().is_empty() {
-            self.egress.set(&format!("{}:{port}", ip.trim()), to);
+            self.egress.set_all(&format!("{}:{port}", ip.trim()), to);
         }
         Ok(())
     }

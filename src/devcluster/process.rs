@@ -108,6 +108,13 @@ impl Component {
         }
     }
 
+    /// SIGKILL to the whole group and reap it: a crash, with no chance to
+    /// clean up (fault tests).
+    pub fn kill(&mut self) {
+        self.signal_group(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
     /// The last `lines` lines of the component's log.
     pub fn log_tail(&self, lines: usize) -> String {
         tail_file(&self.log_path, lines)

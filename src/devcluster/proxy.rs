@@ -17,22 +17,67 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+/// Where each Service goes: one or more host processes (its endpoints).
 #[derive(Clone, Default)]
-pub struct Routes(Arc<Mutex<HashMap<String, SocketAddr>>>);
+pub struct Routes(Arc<Mutex<HashMap<String, Endpoints>>>);
+
+#[derive(Clone, Default)]
+struct Endpoints {
+    addrs: Vec<SocketAddr>,
+    /// Round robin over the endpoints, as kube-proxy spreads connections.
+    next: usize,
+}
 
 impl Routes {
     /// Sends `host:port` (as the API server dials it) to `to`.
     pub fn set(&self, target: &str, to: SocketAddr) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(target.to_string(), to);
+        self.set_all(target, vec![to]);
+    }
+
+    /// Sends `host:port` to each of `to` in turn. An endpoint that refuses
+    /// the connection is skipped for the next one, as kube-proxy stops
+    /// sending to a pod once it has left the Service's endpoints.
+    pub fn set_all(&self, target: &str, to: Vec<SocketAddr>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(target.to_string(), Endpoints { addrs: to, next: 0 });
     }
 
     pub fn remove(&self, target: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(target);
     }
 
-    fn lookup(&self, target: &str) -> Option<SocketAddr> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(target).copied()
+    /// The endpoints of `target`, starting with the one whose turn it is.
+    fn lookup(&self, target: &str) -> Option<Vec<SocketAddr>> {
+        let mut routes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let endpoints = routes.get_mut(target)?;
+        let n = endpoints.addrs.len().max(1);
+        let first = endpoints.next % n;
+        endpoints.next = endpoints.next.wrapping_add(1);
+        Some(
+            endpoints
+                .addrs
+                .iter()
+                .cycle()
+                .skip(first)
+                .take(endpoints.addrs.len())
+                .copied()
+                .collect(),
+        )
     }
+}
+
+/// Connects to the first of `addrs` that accepts.
+fn dial_any(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no endpoints");
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Starts the proxy on the Unix socket `path`; it lives as long as the process.
@@ -69,7 +114,7 @@ fn tunnel(client: UnixStream, routes: &Routes) -> std::io::Result<()> {
         return Ok(());
     };
     let upstream = match routes.lookup(target) {
-        Some(addr) => TcpStream::connect_timeout(&addr, Duration::from_secs(5)),
+        Some(addrs) => dial_any(&addrs),
         None => TcpStream::connect(target),
     };
     let mut client = client;
