@@ -431,8 +431,10 @@ fn with_two_replicas_the_leader_killed_under_load_admissions_go_on_and_leadershi
             a.outcome.as_ref().unwrap_err().trim()
         );
     }
-    // The Lease lasts 10 s from its last renewal (every 2 s); the standby tries every 2 s.
-    assert!(takeover <= Duration::from_secs(12), "leadership took {takeover:?} to move");
+    // The standby judges the Lease by its own clock (as client-go does): it
+    // sees the last renewal up to one 2 s round late, waits the Lease's 10 s
+    // from then, and tries once a round: at most 14 s after the kill.
+    assert!(takeover <= Duration::from_secs(14), "leadership took {takeover:?} to move");
     // The new leader made the children of what was created while it took over.
     let took = wait_converged(cluster, &ns, "after the takeover");
     eprintln!("every object created under load converged {took:.1?} after the load stopped");

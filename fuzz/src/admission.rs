@@ -91,7 +91,10 @@ fn check_warnings(resp: &AdmissionResponse) {
         warnings.len()
     );
     // What the API server itself keeps, whatever ecskube's own budget says.
-    assert!(total <= API_SERVER_WARNINGS_LIMIT, "warnings beyond the API server's {API_SERVER_WARNINGS_LIMIT} bytes");
+    assert!(
+        total <= API_SERVER_WARNINGS_LIMIT,
+        "warnings beyond the API server's {API_SERVER_WARNINGS_LIMIT} bytes"
+    );
 }
 
 /// What `server::answer` sends (the patch as a base64 string), read back as a review.
