@@ -69,7 +69,7 @@ impl<'r> Checker<'r> {
             Kind::List { item, min, max } => self.check_list(value, *item, *min, *max, path),
             Kind::Map { value: vshape } => {
                 let obj = self.expect_object(value, path)?;
-                let mut out = Map::new();
+                let mut out = Map::with_capacity(obj.len());
                 for (k, v) in obj {
                     path.push_key(k);
                     if let Some(c) = self.check(v, *vshape, path, false) {
@@ -166,7 +166,8 @@ impl<'r> Checker<'r> {
 
     fn check_struct(&mut self, value: &Value, members: &'static [Member], path: &mut Path, is_root: bool) -> Option<Value> {
         let obj = self.expect_object(value, path)?;
-        let mut out = Map::new();
+        // Sized once: a task of 10 containers builds thousands of these maps.
+        let mut out = Map::with_capacity(obj.len());
         let mut style = None;
         for (key, v) in obj {
             let Some(member) = self.find_member(members, key, path, &mut style) else {
