@@ -577,8 +577,13 @@ fn two_hundred_invalid_objects_from_the_corpus_are_each_refused_with_their_path_
             break;
         }
     }
+    let ways: usize = per_file.iter().map(Vec::len).sum();
     cases.truncate(200);
     assert_eq!(cases.len(), 200);
+    eprintln!(
+        "{} valid corpus task definitions, {ways} ways to break them, 200 applied",
+        tasks.len()
+    );
     // The engine itself puts an error at exactly that path (offline).
     for (file, path, object) in &cases {
         let errs = errors(object);

@@ -289,7 +289,7 @@ impl DevCluster {
             // Default admission plugins stay on (incl. Mutating/ValidatingAdmissionWebhook);
             // webhooks get a client certificate they may require (`--client-ca`).
             format!("--admission-control-config-file={}", self.admission_config.display()),
-            // Webhook calls (by Service or URL) go through the test's proxy: a
+            // Webhook calls by Service reference go through the test's proxy: a
             // Service reference reaches a host process as it would a pod.
             format!("--egress-selector-config-file={}", self.egress_config.display()),
             "--profiling=false".into(),

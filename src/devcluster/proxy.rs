@@ -1,10 +1,13 @@
 //! The cluster network a host-process control plane lacks, for exactly the
 //! traffic that needs it: kube-apiserver sends its "cluster" egress (calls
-//! to admission webhooks, by Service or by URL) through this HTTP CONNECT
-//! proxy on a Unix socket (`--egress-selector-config-file`, transport `uds`). A route maps a Service's name
-//! and port (`ecskube-webhook.ecskube-system.svc:443`) to a host process, so
-//! the shipped webhook configurations work unmodified; any other target
-//! (a webhook `url: https://127.0.0.1:PORT`) is dialed as it is.
+//! to admission webhooks by Service reference) through this HTTP CONNECT
+//! proxy on a Unix socket (`--egress-selector-config-file`, transport `uds`).
+//! A route maps a Service's name and port
+//! (`ecskube-webhook.ecskube-system.svc:443`) to one or more host processes,
+//! its endpoints, so the shipped webhook configurations work unmodified; any
+//! other target is dialed as it is. (A webhook `url:` is dialed by the API
+//! server itself, after a DNS lookup: `https://127.0.0.1:PORT` works, a
+//! Service's DNS name there does not.)
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
