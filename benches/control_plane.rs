@@ -175,16 +175,6 @@ fn count(cluster: &DevCluster, kind: &str, ns: &str) -> usize {
         .count()
 }
 
-fn metric(process: &EcskubeProcess, prefix: &str) -> f64 {
-    process
-        .metrics()
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn wait(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !cond() {
@@ -248,8 +238,8 @@ fn scale(cluster: &DevCluster, n: usize) {
         "every status observed {t_status:.1?} after the create began ({:.1?} after the children)",
         t_status - t_children
     );
-    let reconciles = metric(&controller, "ecskube_reconciles_total");
-    let writes = metric(&controller, "ecskube_child_writes_total");
+    let reconciles = controller.metric("ecskube_reconciles_total");
+    let writes = controller.metric("ecskube_child_writes_total");
     let cpu = cpu_seconds(pid) - cpu_before;
     println!(
         "reconciles {reconciles}, writes {writes} ({:.1} per object), controller CPU {cpu:.1} s ({:.2} ms per reconcile), peak RSS {:.0} MiB",
@@ -267,9 +257,9 @@ fn scale(cluster: &DevCluster, n: usize) {
         t_status.as_secs_f64() / t_rs.as_secs_f64()
     );
     // Steady state: no write for 15 s (the Deployments' own statuses have settled).
-    let mut last = (metric(&controller, "ecskube_child_writes_total"), Instant::now());
+    let mut last = (controller.metric("ecskube_child_writes_total"), Instant::now());
     wait("a steady state", Duration::from_secs(1800), || {
-        let now = metric(&controller, "ecskube_child_writes_total");
+        let now = controller.metric("ecskube_child_writes_total");
         if now != last.0 {
             last = (now, Instant::now());
         }
@@ -277,17 +267,17 @@ fn scale(cluster: &DevCluster, n: usize) {
     });
     // A whole resync period: every object reconciled once more, nothing written.
     let (r0, w0) = (
-        metric(&controller, "ecskube_reconciles_total"),
-        metric(&controller, "ecskube_child_writes_total"),
+        controller.metric("ecskube_reconciles_total"),
+        controller.metric("ecskube_child_writes_total"),
     );
     let window = Instant::now();
     wait("a resync of every object", Duration::from_secs(resync * 3 + 120), || {
-        metric(&controller, "ecskube_reconciles_total") >= r0 + n as f64
+        controller.metric("ecskube_reconciles_total") >= r0 + n as f64
     });
     println!(
         "steady state, one resync period ({resync} s, {:.1?}): {} reconciles, {} writes",
         window.elapsed(),
-        metric(&controller, "ecskube_reconciles_total") - r0,
-        metric(&controller, "ecskube_child_writes_total") - w0
+        controller.metric("ecskube_reconciles_total") - r0,
+        controller.metric("ecskube_child_writes_total") - w0
     );
 }

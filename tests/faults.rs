@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ecskube::devcluster::ecskube::{
-    http_get, install_crd, local_webhook_configurations, service_webhook_configurations, EcskubeProcess, Launch,
+    http_get, install_crd, local_webhook_configurations, service_webhook_configurations, wait_until_webhook_called, EcskubeProcess, Launch,
 };
 use ecskube::devcluster::DevCluster;
 use serde_json::{json, Value};
@@ -25,9 +25,29 @@ use support::{shared_cluster, test_namespace, wait_for, DumpLogsOnPanic};
 
 const CONVERGE: Duration = Duration::from_secs(300);
 
-fn serial() -> MutexGuard<'static, ()> {
+/// One fault test's hold on the cluster: the lock that keeps the others
+/// out, no webhook configurations, the CRD, and a namespace of its own.
+struct Fault {
+    cluster: &'static DevCluster,
+    ns: String,
+    // Dropped in this order: the logs are printed while the lock is held.
+    _logs: DumpLogsOnPanic,
+    _serial: MutexGuard<'static, ()>,
+}
+
+fn begin(prefix: &str) -> Fault {
     static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = shared_cluster();
+    let logs = DumpLogsOnPanic(cluster);
+    Webhooks::remove(cluster);
+    install_crd(cluster).unwrap();
+    Fault {
+        cluster,
+        ns: test_namespace(cluster, prefix),
+        _logs: logs,
+        _serial: serial,
+    }
 }
 
 fn binary() -> &'static Path {
@@ -57,7 +77,7 @@ impl Webhooks {
     fn install(cluster: &'static DevCluster, configurations: &str) -> Webhooks {
         cluster.apply(configurations).unwrap_or_else(|e| panic!("{e:#}"));
         let hooks = Webhooks(cluster);
-        wait_until_called(cluster);
+        wait_until_webhook_called(cluster, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e:#}"));
         hooks
     }
 
@@ -80,20 +100,6 @@ impl Drop for Webhooks {
     }
 }
 
-/// A configuration takes effect a moment after it is written: wait until a
-/// bad object is refused by ecskube (not merely stored).
-fn wait_until_called(cluster: &DevCluster) {
-    let probe = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
-        "metadata": {"name": "probe", "namespace": "default"},
-        "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
-    wait_for("the API server to call ecskube", Duration::from_secs(60), || {
-        let out = cluster
-            .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))
-            .unwrap();
-        out.stderr.contains("unknown field `Imagee`")
-    });
-}
-
 fn kubectl_json(cluster: &DevCluster, args: &[&str]) -> Value {
     let out = cluster.kubectl_ok(args, None).unwrap_or_else(|e| panic!("{e:#}"));
     serde_json::from_str(&out).unwrap()
@@ -108,15 +114,6 @@ fn items(cluster: &DevCluster, kind: &str, ns: &str) -> Vec<Value> {
 
 fn count(cluster: &DevCluster, kind: &str, ns: &str) -> usize {
     items(cluster, kind, ns).len()
-}
-
-/// A counter or gauge of the process's /metrics, summed over its labels.
-fn metric(process: &EcskubeProcess, name: &str) -> f64 {
-    let text = process.metrics().unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// What keeps `ns` from having converged: every ECSDeployment has exactly
@@ -219,12 +216,8 @@ fn controller_launch(ns: &str) -> Launch {
 
 #[test]
 fn a_controller_killed_midway_through_500_reconciles_converges_after_its_restart() {
-    let _serial = serial();
-    let cluster = shared_cluster();
-    let _logs = DumpLogsOnPanic(cluster);
-    Webhooks::remove(cluster);
-    install_crd(cluster).unwrap();
-    let ns = test_namespace(cluster, "fault-kill");
+    let fault = begin("fault-kill");
+    let (cluster, ns) = (fault.cluster, fault.ns.clone());
     let n = 500;
     let objects = (0..n).map(|i| ecsd(&ns, &format!("svc-{i}"), &format!("nginx:1.{i}"))).collect();
     cluster.kubectl_ok(&["create", "-f", "-"], Some(&list(objects))).unwrap();
@@ -233,7 +226,7 @@ fn a_controller_killed_midway_through_500_reconciles_converges_after_its_restart
     let mut first = EcskubeProcess::start_with(cluster, binary(), "kill-first", &launch).unwrap();
     // SIGKILL once a fifth of the objects are reconciled: writes are in flight.
     let started = Instant::now();
-    while metric(&first, "ecskube_reconciles_total") < 100.0 {
+    while first.metric("ecskube_reconciles_total") < 100.0 {
         assert!(started.elapsed() < CONVERGE, "no 100 reconciles within {CONVERGE:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -251,7 +244,7 @@ fn a_controller_killed_midway_through_500_reconciles_converges_after_its_restart
     let took = wait_converged(cluster, &ns, "after the restart");
     eprintln!(
         "converged {took:.1?} after the restart, with {} reconciles by the new process",
-        metric(&second, "ecskube_reconciles_total")
+        second.metric("ecskube_reconciles_total")
     );
     assert_eq!(count(cluster, "deployments", &ns), n);
     assert_eq!(count(cluster, "services", &ns), n);
@@ -259,12 +252,8 @@ fn a_controller_killed_midway_through_500_reconciles_converges_after_its_restart
 
 #[test]
 fn the_api_server_restarted_under_a_running_controller_leaves_nothing_half_applied() {
-    let _serial = serial();
-    let cluster = shared_cluster();
-    let _logs = DumpLogsOnPanic(cluster);
-    Webhooks::remove(cluster);
-    install_crd(cluster).unwrap();
-    let ns = test_namespace(cluster, "fault-apiserver");
+    let fault = begin("fault-apiserver");
+    let (cluster, ns) = (fault.cluster, fault.ns.clone());
     let mut controller = EcskubeProcess::start_with(cluster, binary(), "restart-controller", &controller_launch(&ns)).unwrap();
     let pid = controller.pid();
     let n = 100;
@@ -277,12 +266,12 @@ fn the_api_server_restarted_under_a_running_controller_leaves_nothing_half_appli
     // Every object changes, and the API server goes away while the
     // controller is applying those changes.
     cluster.kubectl_ok(&["apply", "-f", "-"], Some(&list(version("nginx:2")))).unwrap();
-    let reconciles_before = metric(&controller, "ecskube_reconciles_total");
+    let reconciles_before = controller.metric("ecskube_reconciles_total");
     cluster.restart_apiserver(Duration::from_secs(3)).unwrap();
     assert_eq!(controller.exited(), None, "ecskube exited:\n{}", controller.log_tail(40));
     eprintln!(
         "the API server is back; {} reconciles since the change",
-        metric(&controller, "ecskube_reconciles_total") - reconciles_before
+        controller.metric("ecskube_reconciles_total") - reconciles_before
     );
 
     // Its watches resume: a change and a new object made after the restart are reconciled too.
@@ -318,12 +307,8 @@ struct Admission {
 
 #[test]
 fn with_two_replicas_the_leader_killed_under_load_admissions_go_on_and_leadership_moves() {
-    let _serial = serial();
-    let cluster = shared_cluster();
-    let _logs = DumpLogsOnPanic(cluster);
-    Webhooks::remove(cluster);
-    install_crd(cluster).unwrap();
-    let ns = test_namespace(cluster, "fault-ha");
+    let fault = begin("fault-ha");
+    let (cluster, ns) = (fault.cluster, fault.ns.clone());
     // Both replicas behind one Service, as installed (in a namespace of its own).
     let system = test_namespace(cluster, "fault-ha-system");
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ecskube-ha", "namespace": system},
@@ -345,7 +330,7 @@ fn with_two_replicas_the_leader_killed_under_load_admissions_go_on_and_leadershi
     cluster.route_service_to_all("ecskube-ha", &system, 443, endpoints).unwrap();
     let ca_bundle = format!("{}{}", replicas[0].ca_pem, replicas[1].ca_pem);
     let _hooks = Webhooks::install(cluster, &service_webhook_configurations(&system, "ecskube-ha", &ca_bundle).unwrap());
-    let leading = |r: &EcskubeProcess| metric(r, "ecskube_controller_leading") == 1.0;
+    let leading = |r: &EcskubeProcess| r.metric("ecskube_controller_leading") == 1.0;
     wait_for("a leader", Duration::from_secs(60), || replicas.iter().any(leading));
     let leader = replicas.iter().position(leading).unwrap();
 
@@ -539,11 +524,8 @@ fn mutations(task: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn two_hundred_invalid_objects_from_the_corpus_are_each_refused_with_their_path_and_leave_nothing() {
-    let _serial = serial();
-    let cluster = shared_cluster();
-    let _logs = DumpLogsOnPanic(cluster);
-    Webhooks::remove(cluster);
-    let ns = test_namespace(cluster, "fault-invalid");
+    let fault = begin("fault-invalid");
+    let (cluster, ns) = (fault.cluster, fault.ns.clone());
     // Webhook and controller in one process: anything stored would get children.
     let _server = EcskubeProcess::start_with(
         cluster,

@@ -155,17 +155,10 @@ fn client_config_trusting(ca_pems: &[&str], versions: &[&'static SupportedProtoc
 
 /// Connects and completes the handshake, so verification errors surface here.
 fn connect_with(addr: SocketAddr, ca_pem: &str, versions: &[&'static SupportedProtocolVersion]) -> io::Result<Tls> {
-    let conn = ClientConnection::new(client_config(ca_pem, versions), ServerName::try_from("localhost").unwrap()).unwrap();
-    let sock = TcpStream::connect(addr)?;
-    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut tls = StreamOwned::new(conn, sock);
-    while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock)?;
-    }
-    Ok(tls)
+    connect_using(addr, client_config(ca_pem, versions))
 }
 
-fn connect_trusting(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<Tls> {
+fn connect_using(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<Tls> {
     let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).map_err(io::Error::other)?;
     let sock = TcpStream::connect(addr)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -184,29 +177,47 @@ fn connect(addr: SocketAddr, ca_pem: &str) -> io::Result<Tls> {
 fn get(tls: &mut Tls) -> String {
     tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     tls.flush().unwrap();
+    let response = read_response(tls).unwrap();
+    assert!(response.status.starts_with("HTTP/1.1 200"), "{:?}", response.status);
+    assert!(!response.closes, "the server asked to close a keep-alive connection");
+    response.body
+}
+
+struct Response {
+    status: String,
+    /// `Connection: close` was among the headers.
+    closes: bool,
+    body: String,
+}
+
+/// One HTTP/1.1 response with a Content-Length body.
+fn read_response(tls: &mut Tls) -> io::Result<Response> {
     // Nothing follows the response on the wire, so the BufReader cannot swallow later bytes.
     let mut reader = BufReader::new(tls);
     let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
-    let mut length = 0;
+    reader.read_line(&mut status)?;
+    let (mut length, mut closes) = (0, false);
     loop {
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        reader.read_line(&mut line)?;
         let line = line.trim_end();
         if line.is_empty() {
             break;
         }
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap();
+                length = value.trim().parse().map_err(io::Error::other)?;
             }
-            assert!(!(name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close")));
+            closes |= name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close");
         }
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    String::from_utf8(body).unwrap()
+    reader.read_exact(&mut body)?;
+    Ok(Response {
+        status: status.trim_end().to_string(),
+        closes,
+        body: String::from_utf8(body).map_err(io::Error::other)?,
+    })
 }
 
 fn served_cert(tls: &Tls) -> CertificateDer<'static> {
@@ -359,28 +370,9 @@ fn validate(tls: &mut Tls, body: &str) -> Result<(), String> {
     );
     tls.write_all(request.as_bytes()).map_err(|e| format!("write: {e}"))?;
     tls.flush().map_err(|e| format!("flush: {e}"))?;
-    let mut reader = BufReader::new(tls);
-    let mut status = String::new();
-    reader.read_line(&mut status).map_err(|e| format!("read: {e}"))?;
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(|e| format!("read: {e}"))?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().map_err(|e| format!("content-length: {e}"))?;
-            }
-        }
-    }
-    let mut answer = vec![0; length];
-    reader.read_exact(&mut answer).map_err(|e| format!("read body: {e}"))?;
-    let answer = String::from_utf8_lossy(&answer);
-    if !status.starts_with("HTTP/1.1 200") || !answer.contains("\"allowed\":true") {
-        return Err(format!("{} {answer}", status.trim_end()));
+    let response = read_response(tls).map_err(|e| format!("read: {e}"))?;
+    if !response.status.starts_with("HTTP/1.1 200") || !response.body.contains("\"allowed\":true") {
+        return Err(format!("{} {}", response.status, response.body));
     }
     Ok(())
 }
@@ -412,7 +404,7 @@ fn certificate_rotations_under_load_fail_no_request() {
                     let mut uses = 0;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         if conn.is_none() || uses >= 2 + client % 4 {
-                            match connect_trusting(server.addr, config.clone()) {
+                            match connect_using(server.addr, config.clone()) {
                                 Ok(tls) => {
                                     served.insert(served_cert(&tls));
                                     conn = Some(tls);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use ecskube::devcluster::ecskube::EcskubeProcess;
+use ecskube::devcluster::ecskube::{wait_until_webhook_called, EcskubeProcess};
 use ecskube::devcluster::DevCluster;
 use std::sync::OnceLock;
 use support::{shared_cluster, test_namespace, DumpLogsOnPanic};
@@ -23,24 +23,10 @@ fn webhook() -> (&'static DevCluster, &'static EcskubeProcess) {
         let server = EcskubeProcess::start(cluster, std::path::Path::new(env!("CARGO_BIN_EXE_ecskube")), "ecskube-serve", &args)
             .unwrap_or_else(|e| panic!("{e:#}"));
         server.install(cluster).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log_tail(40)));
-        wait_until_called(cluster);
+        wait_until_webhook_called(cluster, std::time::Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e:#}"));
         server
     });
     (cluster, server)
-}
-
-/// Webhook configurations take effect a moment after they are written: wait
-/// until a bad object is refused by ecskube (not merely stored).
-fn wait_until_called(cluster: &DevCluster) {
-    let probe = serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
-        "metadata": {"name": "probe", "namespace": "default"},
-        "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
-    support::wait_for("the API server to call ecskube", std::time::Duration::from_secs(60), || {
-        let out = cluster
-            .kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))
-            .unwrap();
-        out.stderr.contains("unknown field `Imagee`")
-    });
 }
 
 /// `kubectl get` of something that must not exist: NotFound, not any failure.

@@ -135,6 +135,16 @@ impl EcskubeProcess {
         Ok(http_get(self.probe_port, "/metrics")?.1)
     }
 
+    /// A counter or gauge of /metrics, summed over its labels (0 when absent
+    /// or unreadable: a family with no sample yet prints nothing).
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics().unwrap_or_default();
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// The webhook configurations pointed at this process.
     pub fn webhook_configurations(&self) -> Result<String> {
         local_webhook_configurations(&format!("https://127.0.0.1:{}", self.webhook_port), &self.ca_pem)
@@ -221,6 +231,26 @@ fn configurations_with(ca_pem: &str, client_config: impl Fn(&str) -> Value) -> R
         out.push_str(&serde_yaml_ng::to_string(&v)?);
     }
     Ok(out)
+}
+
+/// Webhook configurations take effect a moment after they are written:
+/// waits until a bad object is refused by ecskube (not merely stored), by
+/// a server-side dry run that names an unknown field.
+pub fn wait_until_webhook_called(cluster: &DevCluster, timeout: Duration) -> Result<()> {
+    let probe = serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
+        "metadata": {"name": "probe", "namespace": "default"},
+        "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = cluster.kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))?;
+        if out.stderr.contains("unknown field `Imagee`") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("ecskube was not called within {timeout:?}: {}", out.stderr);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// A plain HTTP/1.1 GET on loopback: (status, body).
@@ -341,23 +371,11 @@ impl Installation {
 
     /// The API server has the caBundle and calls the webhook through the Service.
     fn wait_until_called(&self, cluster: &DevCluster) -> Result<()> {
-        let probe = serde_json::json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment",
-            "metadata": {"name": "probe", "namespace": "default"},
-            "spec": {"Task": {"containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "Imagee": "x"}]}}});
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = cluster.kubectl_run(&["apply", "--dry-run=server", "-f", "-"], Some(&probe.to_string()))?;
-            if out.stderr.contains("unknown field `Imagee`") {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the API server never reached the installed webhook: {}\n{}",
-                    out.stderr,
-                    self.webhook.log_tail(30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        wait_until_webhook_called(cluster, Duration::from_secs(120)).map_err(|e| {
+            anyhow::anyhow!(
+                "the API server never reached the installed webhook: {e:#}\n{}",
+                self.webhook.log_tail(30)
+            )
+        })
     }
 }
