@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test tools fmt-check clippy msrv control-plane run bench bench-control-plane bench-webhook schema fuzz fuzz-adversarial image test-image
+.PHONY: all build test tools fmt-check clippy msrv control-plane crds run bench bench-control-plane bench-webhook schema fuzz fuzz-adversarial image test-image
 
 all: build
 
@@ -11,7 +11,7 @@ build:
 
 # Every check CI runs: formatting, lints, the minimum Rust version, all
 # tests (unit, integration, end-to-end), then the image, built and checked.
-test: tools control-plane fmt-check clippy msrv
+test: tools control-plane crds fmt-check clippy msrv
 	$(CARGO) test --all-targets
 	$(MAKE) test-image
 
@@ -43,6 +43,11 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The External Secrets Operator's CRDs (v0.16.2, from its Go module through
+# the module proxy), cached outside the clone, for tests/integrations.rs.
+crds:
+	bash scripts/fetch-crds.sh
 
 # Real Kubernetes binaries built from the Go module proxy, cached outside the clone.
 control-plane:

@@ -40,6 +40,8 @@ pub enum Command {
         output: ObjectFormat,
         #[command(flatten)]
         params: ParamArgs,
+        #[command(flatten)]
+        cluster: TargetClusterArgs,
     },
 
     /// Print the ECSDeployment CustomResourceDefinition (YAML).
@@ -77,6 +79,58 @@ pub struct ParamArgs {
     pub param_files: Vec<String>,
 }
 
+/// What the cluster the objects are for runs (`ecskube serve` finds out by
+/// API discovery); by default everything ecskube maps to.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetClusterArgs {
+    /// Projects the target cluster does not run (comma-separated): their
+    /// objects are not made, and the fields stay warnings, as in such a cluster.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub without: Vec<Integration>,
+    #[command(flatten)]
+    pub stores: crate::integrations::StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Integration {
+    /// External Secrets Operator (ExternalSecret).
+    ExternalSecrets,
+    /// AWS Load Balancer Controller (TargetGroupBinding).
+    TargetGroupBinding,
+    /// The EFS CSI driver (PersistentVolume with efs.csi.aws.com).
+    EfsCsi,
+}
+
+/// The store names `convert` shows when none is given (`serve` has no default).
+pub const DEFAULT_SECRETS_MANAGER_STORE: &str = "aws-secrets-manager";
+pub const DEFAULT_PARAMETER_STORE_STORE: &str = "aws-parameter-store";
+
+impl TargetClusterArgs {
+    pub fn options(&self) -> crate::translate::Options {
+        let has = |i: Integration| !self.without.contains(&i);
+        let store = |given: &Option<crate::translate::StoreRef>, default: &str| {
+            Some(given.clone().unwrap_or_else(|| crate::translate::StoreRef {
+                name: default.into(),
+                kind: "ClusterSecretStore".into(),
+            }))
+        };
+        let stores = crate::translate::SecretStores {
+            secrets_manager: store(&self.stores.secret_store_secrets_manager, DEFAULT_SECRETS_MANAGER_STORE),
+            parameter_store: store(&self.stores.secret_store_parameter_store, DEFAULT_PARAMETER_STORE_STORE),
+        };
+        crate::translate::Options {
+            integrations: crate::translate::Integrations {
+                external_secrets: has(Integration::ExternalSecrets).then_some(stores),
+                target_group_binding: has(Integration::TargetGroupBinding).then_some(crate::translate::TargetGroupBindings {
+                    multi_cluster: self.stores.target_group_multi_cluster,
+                }),
+                efs_csi: has(Integration::EfsCsi),
+            },
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ObjectFormat {
     Yaml,
@@ -99,8 +153,13 @@ pub fn run(cli: Cli) -> i32 {
             Ok(stack) => validate(&files, output, &stack),
             Err(e) => usage_error("validate", &e),
         },
-        Command::Convert { file, output, params } => match params.stack() {
-            Ok(stack) => convert(&file, output, &stack),
+        Command::Convert {
+            file,
+            output,
+            params,
+            cluster,
+        } => match params.stack() {
+            Ok(stack) => convert(&file, output, &stack, &cluster.options()),
             Err(e) => usage_error("convert", &e),
         },
         Command::Certs { dns_names, ips, out } => match crate::certs::run_certs_command(&dns_names, &ips, &out) {
@@ -263,7 +322,7 @@ fn with_params(loaded: &mut [(String, Vec<EcsDocument>)], params: &crate::ecs::i
     }
 }
 
-fn convert(file: &str, format: ObjectFormat, params: &crate::ecs::intrinsics::Stack) -> i32 {
+fn convert(file: &str, format: ObjectFormat, params: &crate::ecs::intrinsics::Stack, options: &crate::translate::Options) -> i32 {
     let (mut loaded, unreadable) = load(std::slice::from_ref(&file.to_string()));
     with_params(&mut loaded, params);
     if unreadable {
@@ -274,7 +333,7 @@ fn convert(file: &str, format: ObjectFormat, params: &crate::ecs::intrinsics::St
     for (shown, docs) in &loaded {
         for doc in docs {
             let analysis = doc.analyze();
-            match crate::translate::convert(&analysis, &doc.meta(&analysis)) {
+            match crate::translate::convert_with(&analysis, &doc.meta(&analysis), options) {
                 Ok(converted) => {
                     for d in analysis.report.warnings().chain(converted.report.warnings()) {
                         eprintln!("{shown}: {d}");

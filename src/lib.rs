@@ -12,6 +12,7 @@ pub mod devcluster;
 pub mod diag;
 pub mod document;
 pub mod ecs;
+pub mod integrations;
 pub mod offload;
 pub mod path;
 pub mod policy;

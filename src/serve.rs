@@ -2,6 +2,7 @@
 //! (`--webhook-only` / `--controller-only` split them).
 
 use crate::offload::Offload;
+use crate::integrations::IntegrationsStore;
 use crate::policy::PolicyStore;
 use crate::supervisor::Supervisor;
 use crate::webhook::certificates;
@@ -103,6 +104,16 @@ pub struct ServeArgs {
     /// nobody reported (a reconcile that finds nothing to change writes nothing).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub resync_seconds: u64,
+    #[command(flatten)]
+    pub stores: crate::integrations::StoreArgs,
+    /// Map AWS-backed ECS fields to the External Secrets Operator, the AWS
+    /// Load Balancer Controller and the EFS CSI driver when the cluster has
+    /// them (false: never; every such field stays a warning).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub integrations: bool,
+    /// How often API discovery looks again for those projects' APIs.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub discovery_seconds: u64,
     /// How often certificates and the policy file are checked for changes.
     #[arg(long, default_value_t = 2000)]
     pub reload_interval_ms: u64,
@@ -173,6 +184,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
+    let integrations = IntegrationsStore::default();
+    if let Some(client) = &client {
+        let config = crate::integrations::Config {
+            stores: args.stores.stores(),
+            multi_cluster_target_groups: args.stores.target_group_multi_cluster,
+            disabled: !args.integrations,
+        };
+        // The first answer before anything is admitted or reconciled.
+        if let Ok(found) = crate::integrations::discover(client).await {
+            integrations.set(found.integrations(&config));
+        }
+        tracing::info!(integrations = ?integrations.current(), "API discovery");
+        let discovery = crate::integrations::run(
+            client.clone(),
+            config,
+            integrations.clone(),
+            Duration::from_secs(args.discovery_seconds),
+            supervisor.shutdown_signal(),
+        );
+        supervisor.spawn("api-discovery", async move {
+            discovery.await;
+            Ok(())
+        });
+    }
+
     // Readiness is the webhook's when there is one (a replica that becomes
     // the controller's leader must not drop out of the webhook's endpoints),
     // else the controller's (its watches have synced).
@@ -187,6 +223,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             policy: policy.clone(),
             metrics: controller_metrics.clone(),
             requeue_after: Duration::from_secs(args.resync_seconds),
+            integrations: integrations.clone(),
             ..Default::default()
         };
         let shutdown = supervisor.shutdown_signal();
@@ -280,6 +317,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let ready = if run_webhook { cert_ready } else { controller_ready };
     let state = Arc::new(State {
         policy,
+        integrations,
         client,
         preflight,
         metrics,

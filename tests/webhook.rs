@@ -45,6 +45,7 @@ fn start() -> Server {
             let (_ready_tx, ready) = tokio::sync::watch::channel(true);
             let state = web::Data::new(State {
                 policy,
+                integrations: Default::default(),
                 client: None,
                 preflight: None,
                 metrics: metrics.clone(),

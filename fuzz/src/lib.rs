@@ -39,7 +39,9 @@ where
 pub fn check_objects(objects: &[ecskube::translate::Object]) {
     use ecskube::translate::Object;
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-    use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount};
+    use kube::core::DynamicObject;
     for object in objects {
         let json = serde_json::to_value(object).unwrap_or_else(|e| panic!("{}: does not serialize: {e}", object.kind()));
         assert_eq!(json["kind"], object.kind(), "the serialized kind is the object's kind");
@@ -53,6 +55,10 @@ pub fn check_objects(objects: &[ecskube::translate::Object]) {
             Object::DaemonSet(d) => typed::<DaemonSet>("DaemonSet", &json, d),
             Object::Service(s) => typed::<Service>("Service", &json, s),
             Object::ServiceAccount(s) => typed::<ServiceAccount>("ServiceAccount", &json, s),
+            Object::PersistentVolumeClaim(c) => typed::<PersistentVolumeClaim>("PersistentVolumeClaim", &json, c),
+            Object::PersistentVolume(v) => typed::<PersistentVolume>("PersistentVolume", &json, v),
+            Object::HorizontalPodAutoscaler(h) => typed::<HorizontalPodAutoscaler>("HorizontalPodAutoscaler", &json, h),
+            Object::ExternalSecret(o) | Object::TargetGroupBinding(o) => typed::<DynamicObject>(object.kind(), &json, o),
         }
     }
 }

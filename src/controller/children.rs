@@ -6,7 +6,9 @@
 use crate::crd::ECSDeployment;
 use crate::translate::Object;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{PodSpec, Service, ServiceAccount};
+use crate::translate::OWNER_UID_LABEL;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, PodSpec, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::ApiResource;
 use kube::Resource;
@@ -24,14 +26,34 @@ pub enum ChildKind {
     DaemonSet,
     Service,
     ServiceAccount,
+    PersistentVolumeClaim,
+    PersistentVolume,
+    HorizontalPodAutoscaler,
+    ExternalSecret,
+    TargetGroupBinding,
 }
 
 impl ChildKind {
-    pub const ALL: [ChildKind; 4] = [
+    pub const ALL: [ChildKind; 9] = [
         ChildKind::Deployment,
         ChildKind::DaemonSet,
         ChildKind::Service,
         ChildKind::ServiceAccount,
+        ChildKind::PersistentVolumeClaim,
+        ChildKind::PersistentVolume,
+        ChildKind::HorizontalPodAutoscaler,
+        ChildKind::ExternalSecret,
+        ChildKind::TargetGroupBinding,
+    ];
+
+    /// The kinds named after the ECSDeployment itself: a stale one is found
+    /// by name even when the status never listed it.
+    pub const NAMED_AFTER_OWNER: [ChildKind; 5] = [
+        ChildKind::Deployment,
+        ChildKind::DaemonSet,
+        ChildKind::Service,
+        ChildKind::ServiceAccount,
+        ChildKind::HorizontalPodAutoscaler,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +62,11 @@ impl ChildKind {
             ChildKind::DaemonSet => "DaemonSet",
             ChildKind::Service => "Service",
             ChildKind::ServiceAccount => "ServiceAccount",
+            ChildKind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            ChildKind::PersistentVolume => "PersistentVolume",
+            ChildKind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
+            ChildKind::ExternalSecret => "ExternalSecret",
+            ChildKind::TargetGroupBinding => "TargetGroupBinding",
         }
     }
 
@@ -53,11 +80,27 @@ impl ChildKind {
             ChildKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
             ChildKind::Service => ApiResource::erase::<Service>(&()),
             ChildKind::ServiceAccount => ApiResource::erase::<ServiceAccount>(&()),
+            ChildKind::PersistentVolumeClaim => ApiResource::erase::<PersistentVolumeClaim>(&()),
+            ChildKind::PersistentVolume => ApiResource::erase::<PersistentVolume>(&()),
+            ChildKind::HorizontalPodAutoscaler => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
+            ChildKind::ExternalSecret => crate::translate::external_secrets_api_resource(),
+            ChildKind::TargetGroupBinding => crate::translate::target_group_binding_api_resource(),
         }
     }
 
     pub fn is_workload(self) -> bool {
         matches!(self, ChildKind::Deployment | ChildKind::DaemonSet)
+    }
+
+    /// Cluster-scoped: owned by label, not by ownerReference ([`volume_ownership`]).
+    pub fn is_cluster_scoped(self) -> bool {
+        self == ChildKind::PersistentVolume
+    }
+
+    /// Kinds of other projects' CRDs, which may be absent: no watch store
+    /// (it would never sync), so a reconcile reads them with a GET.
+    pub fn is_custom(self) -> bool {
+        matches!(self, ChildKind::ExternalSecret | ChildKind::TargetGroupBinding)
     }
 }
 
@@ -89,6 +132,9 @@ impl ChildId {
 pub struct Desired {
     pub id: ChildId,
     pub value: Value,
+    /// A HorizontalPodAutoscaler owns the replica count: `spec.replicas`
+    /// (desiredCount) is the initial count only, sent when creating.
+    pub replicas_from_autoscaler: bool,
 }
 
 fn kind_of(object: &Object) -> ChildKind {
@@ -97,6 +143,11 @@ fn kind_of(object: &Object) -> ChildKind {
         Object::DaemonSet(_) => ChildKind::DaemonSet,
         Object::Service(_) => ChildKind::Service,
         Object::ServiceAccount(_) => ChildKind::ServiceAccount,
+        Object::PersistentVolumeClaim(_) => ChildKind::PersistentVolumeClaim,
+        Object::PersistentVolume(_) => ChildKind::PersistentVolume,
+        Object::HorizontalPodAutoscaler(_) => ChildKind::HorizontalPodAutoscaler,
+        Object::ExternalSecret(_) => ChildKind::ExternalSecret,
+        Object::TargetGroupBinding(_) => ChildKind::TargetGroupBinding,
     }
 }
 
@@ -111,21 +162,39 @@ pub fn owner_reference(owner: &ECSDeployment) -> Option<OwnerReference> {
 /// The translated objects, made children of `owner`, in its namespace.
 pub fn desired(objects: &[Object], owner: &ECSDeployment) -> Vec<Desired> {
     let owner_ref = owner_reference(owner);
+    let autoscaled: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::HorizontalPodAutoscaler(h) => Some(h.spec.scale_target_ref.name.clone()),
+            _ => None,
+        })
+        .collect();
     objects
         .iter()
         .map(|o| {
             let mut o = o.clone();
+            let cluster_scoped = kind_of(&o).is_cluster_scoped();
             let meta = o.metadata_mut();
-            meta.namespace = owner.metadata.namespace.clone();
-            meta.owner_references = owner_ref.clone().map(|r| vec![r]);
+            if cluster_scoped {
+                // No ownerReference can point from a cluster-scoped object to a
+                // namespaced one: the owner's uid goes in a label instead.
+                meta.namespace = None;
+                if let Some(uid) = &owner.metadata.uid {
+                    meta.labels
+                        .get_or_insert_with(Default::default)
+                        .insert(OWNER_UID_LABEL.to_string(), uid.clone());
+                }
+            } else {
+                meta.namespace = owner.metadata.namespace.clone();
+                meta.owner_references = owner_ref.clone().map(|r| vec![r]);
+            }
             let mut value = serde_json::to_value(&o).unwrap_or(Value::Null);
             let hash = format!("{:016x}", fnv1a(value.to_string().as_bytes()));
             value["metadata"]["annotations"][HASH_ANNOTATION] = Value::String(hash);
+            let name = o.metadata().name.clone().unwrap_or_default();
             Desired {
-                id: ChildId {
-                    kind: kind_of(&o),
-                    name: o.metadata().name.clone().unwrap_or_default(),
-                },
+                replicas_from_autoscaler: matches!(o, Object::Deployment(_)) && autoscaled.contains(&name),
+                id: ChildId { kind: kind_of(&o), name },
                 value,
             }
         })
@@ -136,14 +205,31 @@ pub fn desired(objects: &[Object], owner: &ECSDeployment) -> Vec<Desired> {
 /// workload whose pods run as it, so a ServiceAccount that turns out to be
 /// someone else's stops the workload from being applied at all.
 pub fn in_apply_order(desired: &[Desired]) -> Vec<&Desired> {
+    // Volumes and the Secrets' sources before the pods that mount and read
+    // them; the autoscaler after the Deployment it scales.
     let rank = |d: &Desired| match d.id.kind {
         ChildKind::ServiceAccount => 0,
-        ChildKind::Service => 1,
-        ChildKind::Deployment | ChildKind::DaemonSet => 2,
+        ChildKind::PersistentVolume | ChildKind::PersistentVolumeClaim | ChildKind::ExternalSecret => 1,
+        ChildKind::Service | ChildKind::TargetGroupBinding => 2,
+        ChildKind::Deployment | ChildKind::DaemonSet => 3,
+        ChildKind::HorizontalPodAutoscaler => 4,
     };
     let mut ordered: Vec<&Desired> = desired.iter().collect();
     ordered.sort_by_key(|d| rank(d));
     ordered
+}
+
+/// Whether field manager `manager` owns `spec.replicas` by apply in `live`.
+pub fn applies_replicas(live: &ObjectMeta, manager: &str) -> bool {
+    live.managed_fields.iter().flatten().any(|e| {
+        e.manager.as_deref() == Some(manager)
+            && e.operation.as_deref() == Some("Apply")
+            && e.subresource.as_deref().unwrap_or("").is_empty()
+            && e.fields_v1
+                .as_ref()
+                .and_then(|f| f.0.pointer("/f:spec/f:replicas"))
+                .is_some()
+    })
 }
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`.
@@ -169,6 +255,23 @@ pub fn ownership(live: Option<&ObjectMeta>, owner_uid: &str) -> Ownership {
         Some(r) if r.uid == owner_uid => Ownership::Ours,
         Some(r) => Ownership::Foreign(format!("controlled by {} {}", r.kind, r.name)),
         None => Ownership::Foreign("not managed by this ECSDeployment".into()),
+    }
+}
+
+/// [`ownership`] of a cluster-scoped child: its owner-uid label.
+pub fn volume_ownership(live: &ObjectMeta, owner_uid: &str) -> Ownership {
+    match live.labels.as_ref().and_then(|l| l.get(OWNER_UID_LABEL)) {
+        Some(uid) if uid == owner_uid => Ownership::Ours,
+        Some(_) => Ownership::Foreign("labelled as another ECSDeployment's".into()),
+        None => Ownership::Foreign("not managed by this ECSDeployment".into()),
+    }
+}
+
+/// [`ownership`] or [`volume_ownership`], as the kind is owned.
+pub fn ownership_of(kind: ChildKind, live: Option<&ObjectMeta>, owner_uid: &str) -> Ownership {
+    match live {
+        Some(meta) if kind.is_cluster_scoped() => volume_ownership(meta, owner_uid),
+        _ => ownership(live, owner_uid),
     }
 }
 
@@ -212,7 +315,7 @@ fn is_empty(v: &Value) -> bool {
 /// The caller deletes only those it controls (`ownership` == Ours).
 pub fn stale_candidates(desired: &[Desired], name: &str, previous: &[String]) -> Vec<ChildId> {
     let wanted: BTreeSet<&ChildId> = desired.iter().map(|d| &d.id).collect();
-    let mut candidates: BTreeSet<ChildId> = ChildKind::ALL
+    let mut candidates: BTreeSet<ChildId> = ChildKind::NAMED_AFTER_OWNER
         .into_iter()
         .map(|kind| ChildId {
             kind,
@@ -383,12 +486,16 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(stale, ["DaemonSet/web", "Service/old", "Service/web", "ServiceAccount/web"]);
+        assert_eq!(
+            stale,
+            ["DaemonSet/web", "Service/old", "Service/web", "ServiceAccount/web", "HorizontalPodAutoscaler/web"]
+        );
     }
 
     #[test]
     fn pod_references_find_required_secrets_and_config_maps() {
         let d = Desired {
+            replicas_from_autoscaler: false,
             id: ChildId {
                 kind: ChildKind::Deployment,
                 name: "web".into(),

@@ -10,15 +10,19 @@ pub mod metrics;
 mod reconcile;
 pub mod status;
 pub mod stores;
+pub mod volumes;
 pub mod write;
 
 use crate::crd::ECSDeployment;
+use crate::integrations::IntegrationsStore;
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
+use children::ChildKind;
+use kube::api::DynamicObject;
 use kube::runtime::{controller, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -83,6 +87,8 @@ pub struct ControllerConfig {
     pub policy: PolicyStore,
     /// Where the engine runs: bounded, with a deadline per object.
     pub offload: Offload,
+    /// What the cluster runs that ECS fields map to; a change reconciles everything again.
+    pub integrations: IntegrationsStore,
 }
 
 impl Default for ControllerConfig {
@@ -98,6 +104,7 @@ impl Default for ControllerConfig {
             metrics: Arc::default(),
             policy: PolicyStore::empty(),
             offload: Offload::for_cores(Duration::from_secs(10)),
+            integrations: IntegrationsStore::default(),
         }
     }
 }
@@ -207,12 +214,19 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
         .owns_stream(streams.daemon_sets)
         .owns_stream(streams.services)
         .owns_stream(streams.service_accounts)
-        .watches_stream(config_maps, move |cm| referencing(&referrers, &cm));
+        .owns_stream(streams.claims)
+        .owns_stream(streams.autoscalers)
+        .watches_stream(streams.volumes, |pv| volume_owner(&pv))
+        .reconcile_on(custom_children(&client, ns, &config.integrations, ChildKind::ExternalSecret))
+        .reconcile_on(custom_children(&client, ns, &config.integrations, ChildKind::TargetGroupBinding))
+        .watches_stream(config_maps, move |cm| referencing(&referrers, &cm))
+        .reconcile_all_on(config.integrations.changes());
 
     let instance = config
         .leader_election
         .as_ref()
         .map_or_else(leader::default_identity, |l| l.identity.clone());
+    let ctx_client = client.clone();
     let ctx = Arc::new(reconcile::Context {
         events: events::Events::new(client.clone(), instance),
         client,
@@ -226,6 +240,7 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
         leader,
         policy: config.policy.clone(),
         offload: config.offload.clone(),
+        integrations: config.integrations.clone(),
     });
     let readiness = async {
         if store.wait_until_ready().await.is_ok() {
@@ -242,7 +257,12 @@ async fn run_controller(client: Client, config: ControllerConfig, ready: watch::
                 Err(e) => tracing::warn!(error = %e, "controller"),
             }
         });
-    tokio::join!(readiness, running);
+    let cleanup = volumes::keep_sweeping(ctx_client, store.clone(), children.volumes.clone(), config.metrics.clone());
+    // The cleanup never ends by itself: the controller's end is the task's.
+    tokio::select! {
+        _ = async { tokio::join!(readiness, running) } => {}
+        () = async { cleanup.await; std::future::pending::<()>().await } => {}
+    }
 }
 
 /// The ECSDeployments in the ConfigMap's namespace whose TaskFrom/ServiceFrom name it.
@@ -258,4 +278,60 @@ fn referencing(store: &Store<ECSDeployment>, cm: &PartialObjectMeta<ConfigMap>) 
         })
         .map(|o| ObjectRef::from_obj(&**o))
         .collect()
+}
+
+/// The ECSDeployment an EFS PersistentVolume belongs to (by its labels).
+fn volume_owner(pv: &k8s_openapi::api::core::v1::PersistentVolume) -> Option<ObjectRef<ECSDeployment>> {
+    let labels = pv.metadata.labels.as_ref()?;
+    let name = labels.get(crate::translate::INSTANCE_LABEL)?;
+    let namespace = labels.get(crate::translate::OWNER_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
+/// The ECSDeployment controlling a child, by its controller ownerReference.
+fn controller_of(o: &DynamicObject) -> Option<ObjectRef<ECSDeployment>> {
+    let r = o.owner_references().iter().find(|r| r.controller == Some(true))?;
+    let namespace = o.namespace()?;
+    (r.kind == "ECSDeployment").then(|| ObjectRef::new(&r.name).within(&namespace))
+}
+
+/// ecskube's children of a kind from another project's CRD: watched while
+/// discovery finds the CRD, so deleting or editing one triggers a repair
+/// (of the ECSDeployment controlling it).
+/// Until then (or once it is gone) the stream waits and reports nothing.
+fn custom_children(
+    client: &Client,
+    namespace: Option<&str>,
+    integrations: &IntegrationsStore,
+    kind: ChildKind,
+) -> impl futures::Stream<Item = ObjectRef<ECSDeployment>> + Send + 'static {
+    let ar = kind.api_resource();
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let present = {
+        let integrations = integrations.clone();
+        move || {
+            let now = integrations.current();
+            match kind {
+                ChildKind::ExternalSecret => now.external_secrets.is_some(),
+                _ => now.target_group_binding.is_some(),
+            }
+        }
+    };
+    let config = watcher::Config::default()
+        .any_semantic()
+        .labels(&format!("{}={}", crate::translate::MANAGED_BY_LABEL, crate::translate::MANAGER));
+    let changes = integrations.changes();
+    // Wait for the kind (checking at each change), then watch; the watch's
+    // errors (the CRD removed) are retried with backoff, never surfaced.
+    let ready = futures::stream::once(futures::future::ready(()))
+        .chain(changes)
+        .filter(move |_| futures::future::ready(present()))
+        .take(1);
+    ready
+        .map(move |()| watcher(api.clone(), config.clone()).default_backoff().touched_objects())
+        .flatten()
+        .filter_map(|r| futures::future::ready(r.ok().as_ref().and_then(controller_of)))
 }

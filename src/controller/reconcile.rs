@@ -11,7 +11,7 @@ use super::{Error, Metrics};
 use crate::crd::ECSDeployment;
 use crate::document::{config_map_path, config_map_refs, definition_from_config_map, shareable, source_digest, EcsDocument};
 use crate::policy::Policy;
-use crate::translate::{convert_with, ConvertError, Object, MANAGER};
+use crate::translate::{convert_with, ConvertError, Integrations, Object, Options, MANAGER};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -43,6 +43,8 @@ pub(crate) struct Context {
     pub leader: Option<watch::Receiver<bool>>,
     pub policy: crate::policy::PolicyStore,
     pub offload: crate::offload::Offload,
+    /// What the cluster runs that ECS fields map to (API discovery).
+    pub integrations: crate::integrations::IntegrationsStore,
 }
 
 pub(crate) async fn reconcile(obj: Arc<ECSDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -104,11 +106,27 @@ impl Reconciler<'_> {
     }
 
     fn api(&self, kind: ChildKind) -> Result<Api<DynamicObject>, Error> {
+        if kind.is_cluster_scoped() {
+            return Ok(Api::all_with(self.ctx.client.clone(), &kind.api_resource()));
+        }
         Ok(Api::namespaced_with(
             self.ctx.client.clone(),
             &self.namespace()?,
             &kind.api_resource(),
         ))
+    }
+
+    /// The child as it is: from the watch store, or read (kinds not watched).
+    async fn live(&self, api: &Api<DynamicObject>, id: &ChildId) -> Result<Option<DynamicObject>, Error> {
+        if id.kind.is_custom() {
+            return match api.get_opt(&id.name).await {
+                Ok(found) => Ok(found),
+                // The CRD is gone (uninstalled): nothing of that kind exists.
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        Ok(self.ctx.children.get(id.kind, &self.namespace()?, &id.name))
     }
 
     async fn run(&self) -> Result<Action, Error> {
@@ -200,7 +218,8 @@ impl Reconciler<'_> {
         let digest = (!texts.is_empty()).then(|| source_digest(texts.iter().map(|(w, n, k, t)| (*w, n.as_str(), k.as_str(), t.as_str()))));
         let namespace = self.namespace()?;
         let policy = self.ctx.policy.current();
-        let judged = self.ctx.offload.run(move || judge(&doc, &namespace, &policy)).await;
+        let integrations = self.ctx.integrations.current();
+        let judged = self.ctx.offload.run(move || judge(&doc, &namespace, &policy, &integrations)).await;
         Ok(match judged {
             Ok(Ok((name, objects))) => Ok((name, children::desired(&objects, self.obj), digest)),
             Ok(Err(problem)) => Err(problem),
@@ -228,7 +247,7 @@ impl Reconciler<'_> {
     /// child as it now is; Ok(Err) a problem for the status; Err a transient failure.
     async fn write_child(&self, d: &Desired, uid: &str) -> Result<Result<Option<DynamicObject>, Problem>, Error> {
         let api = self.api(d.id.kind)?;
-        let live = self.ctx.children.get(d.id.kind, &self.namespace()?, &d.id.name);
+        let live = self.live(&api, &d.id).await?;
         let live = match live {
             Some(live) => live,
             // Not in the store: create it. A store that lags (or an object
@@ -251,15 +270,28 @@ impl Reconciler<'_> {
                 Err(e) => return refused(&d.id, e),
             },
         };
-        match children::ownership(Some(&live.metadata), uid) {
-            Ownership::Foreign(why) => {
-                let message = format!("{} already exists and is {why}; it was left unchanged", d.id);
-                return Ok(Err(Problem::new(reason::CHILD_CONFLICT, message)));
-            }
-            Ownership::Ours if !children::needs_apply(&d.value, &serde_json::to_value(&live)?) => return Ok(Ok(Some(live))),
-            Ownership::Ours | Ownership::Absent => {}
+        if let Ownership::Foreign(why) = children::ownership_of(d.id.kind, Some(&live.metadata), uid) {
+            let message = format!("{} already exists and is {why}; it was left unchanged", d.id);
+            return Ok(Err(Problem::new(reason::CHILD_CONFLICT, message)));
         }
-        match write::apply_over(&api, &d.value, live.metadata.uid.as_deref().unwrap_or_default()).await {
+        let mut value = std::borrow::Cow::Borrowed(&d.value);
+        if d.replicas_from_autoscaler {
+            // The autoscaler owns the count now: never send it again.
+            if let Some(spec) = value.to_mut().get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("replicas");
+            }
+        }
+        if !children::needs_apply(&value, &serde_json::to_value(&live)?) {
+            return Ok(Ok(Some(live)));
+        }
+        if d.replicas_from_autoscaler && children::applies_replicas(&live.metadata, MANAGER) {
+            // Dropping a field we own by apply would delete it (back to 1
+            // replica) before the autoscaler sets it: hand it over first.
+            if let Err(e) = write::hand_over_replicas(&api, &live).await {
+                return refused(&d.id, e);
+            }
+        }
+        match write::apply_over(&api, &value, live.metadata.uid.as_deref().unwrap_or_default()).await {
             Ok(applied) => {
                 self.ctx.metrics.wrote(d.id.kind.name(), "apply");
                 if live.metadata.resource_version != applied.metadata.resource_version {
@@ -275,10 +307,10 @@ impl Reconciler<'_> {
 
     async fn delete_if_ours(&self, id: &ChildId, uid: &str) -> Result<(), Error> {
         let api = self.api(id.kind)?;
-        let Some(live) = self.ctx.children.get(id.kind, &self.namespace()?, &id.name) else {
+        let Some(live) = self.live(&api, id).await? else {
             return Ok(());
         };
-        if children::ownership(Some(&live.metadata), uid) != Ownership::Ours {
+        if children::ownership_of(id.kind, Some(&live.metadata), uid) != Ownership::Ours {
             return Ok(());
         }
         let params = DeleteParams {
@@ -359,7 +391,9 @@ fn observe_children(observed: &mut Observed, desired: &[Desired], live: &[Live])
                     .ok()
                     .and_then(|s| status::service_address(&s));
             }
-            ChildKind::ServiceAccount => {}
+            // Their own controllers report on them (ESO, the AWS Load
+            // Balancer Controller, the HPA); ecskube lists that they exist.
+            _ => {}
         }
     }
     // Children we could not write are not ours to list.
@@ -396,7 +430,7 @@ fn refused(id: &ChildId, e: WriteError) -> Result<Result<Option<DynamicObject>, 
 /// The engine's verdict on one object: the children's name and objects, or
 /// why there are none. The same checks as admission: the definitions' own
 /// errors, then the admin policy for the object's namespace.
-fn judge(doc: &EcsDocument, namespace: &str, policy: &Policy) -> Result<(String, Vec<Object>), Problem> {
+fn judge(doc: &EcsDocument, namespace: &str, policy: &Policy, integrations: &Integrations) -> Result<(String, Vec<Object>), Problem> {
     let analysis = doc.analyze();
     let meta = doc.meta(&analysis);
     if analysis.report.has_errors() {
@@ -413,7 +447,11 @@ fn judge(doc: &EcsDocument, namespace: &str, policy: &Policy) -> Result<(String,
             format!("the cluster policy refuses the definitions, so the children were left as they are: {listed}"),
         ));
     }
-    match convert_with(&analysis, &meta, &policy.translate_options(namespace)) {
+    let options = Options {
+        integrations: integrations.clone(),
+        ..policy.translate_options(namespace)
+    };
+    match convert_with(&analysis, &meta, &options) {
         Ok(converted) => Ok((meta.name.clone(), converted.objects)),
         Err(e) => Err(Problem::new(reason::TRANSLATION_FAILED, describe(&e))),
     }

@@ -9,10 +9,11 @@
 //! so a stale read costs a retry, never a wrong write.
 
 use super::children::ChildKind;
-use crate::translate::{MANAGED_BY_LABEL, MANAGER};
+use crate::translate::{MANAGED_BY_LABEL, MANAGER, OWNER_NAMESPACE_LABEL};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount};
 use kube::api::DynamicObject;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
@@ -27,6 +28,10 @@ pub struct ChildStores {
     pub daemon_sets: Store<DaemonSet>,
     pub services: Store<Service>,
     pub service_accounts: Store<ServiceAccount>,
+    pub claims: Store<PersistentVolumeClaim>,
+    pub autoscalers: Store<HorizontalPodAutoscaler>,
+    /// Cluster-wide (PersistentVolumes have no namespace), ecskube's only.
+    pub volumes: Store<PersistentVolume>,
 }
 
 /// A watched child stream for `Controller::owns_stream`.
@@ -37,6 +42,9 @@ pub struct ChildStreams {
     pub daemon_sets: Children<DaemonSet>,
     pub services: Children<Service>,
     pub service_accounts: Children<ServiceAccount>,
+    pub claims: Children<PersistentVolumeClaim>,
+    pub autoscalers: Children<HorizontalPodAutoscaler>,
+    pub volumes: Children<PersistentVolume>,
 }
 
 /// Reflectors over ecskube's children (by their managed-by label, so memory
@@ -70,18 +78,39 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
     let (daemon_sets, ds) = one::<DaemonSet>(client, namespace, &config);
     let (services, s) = one::<Service>(client, namespace, &config);
     let (service_accounts, sa) = one::<ServiceAccount>(client, namespace, &config);
+    let (claims, pvc) = one::<PersistentVolumeClaim>(client, namespace, &config);
+    let (autoscalers, hpa) = one::<HorizontalPodAutoscaler>(client, namespace, &config);
+    // A namespace-scoped controller still sees only its namespace's volumes.
+    let volume_config = match namespace {
+        Some(ns) => config.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{OWNER_NAMESPACE_LABEL}={ns}")),
+        None => config.clone(),
+    };
+    let (volumes, pv) = {
+        let (store, writer) = reflector::store();
+        let stream = reflector::reflector(writer, watcher(Api::<PersistentVolume>::all(client.clone()), volume_config))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
+        (store, stream)
+    };
     (
         ChildStores {
             deployments,
             daemon_sets,
             services,
             service_accounts,
+            claims,
+            autoscalers,
+            volumes,
         },
         ChildStreams {
             deployments: d,
             daemon_sets: ds,
             services: s,
             service_accounts: sa,
+            claims: pvc,
+            autoscalers: hpa,
+            volumes: pv,
         },
     )
 }
@@ -105,6 +134,17 @@ impl ChildStores {
             ChildKind::DaemonSet => find(&self.daemon_sets, namespace, name),
             ChildKind::Service => find(&self.services, namespace, name),
             ChildKind::ServiceAccount => find(&self.service_accounts, namespace, name),
+            ChildKind::PersistentVolumeClaim => find(&self.claims, namespace, name),
+            ChildKind::HorizontalPodAutoscaler => find(&self.autoscalers, namespace, name),
+            ChildKind::PersistentVolume => {
+                let found = self.volumes.get(&ObjectRef::new(name))?;
+                let mut value = serde_json::to_value(&*found).ok()?;
+                value["apiVersion"] = "v1".into();
+                value["kind"] = "PersistentVolume".into();
+                serde_json::from_value(value).ok()
+            }
+            // Not watched (the CRD may be absent): the caller reads them.
+            ChildKind::ExternalSecret | ChildKind::TargetGroupBinding => None,
         }
     }
 
@@ -115,6 +155,9 @@ impl ChildStores {
             self.daemon_sets.wait_until_ready(),
             self.services.wait_until_ready(),
             self.service_accounts.wait_until_ready(),
+            self.claims.wait_until_ready(),
+            self.autoscalers.wait_until_ready(),
+            self.volumes.wait_until_ready(),
         );
     }
 }

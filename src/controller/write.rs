@@ -62,6 +62,31 @@ pub async fn apply_over(api: &Api<DynamicObject>, desired: &Value, live_uid: &st
     }
 }
 
+/// The field manager that keeps `spec.replicas` between ecskube letting go
+/// of it and a HorizontalPodAutoscaler taking it (Kubernetes' documented
+/// "transferring ownership" of a field).
+pub const REPLICAS_HANDOVER_MANAGER: &str = "ecskube-replicas-handover";
+
+/// Applies only the live replica count, as [`REPLICAS_HANDOVER_MANAGER`], to
+/// exactly the object read: ecskube's next apply without `replicas` then
+/// leaves the count as it is.
+pub async fn hand_over_replicas(api: &Api<DynamicObject>, live: &DynamicObject) -> Result<DynamicObject, WriteError> {
+    let name = live.metadata.name.clone().unwrap_or_default();
+    let types = live.types.clone().unwrap_or_default();
+    let body = json!({
+        "apiVersion": types.api_version,
+        "kind": types.kind,
+        "metadata": {"name": name, "uid": live.metadata.uid},
+        "spec": {"replicas": live.data.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+    });
+    let params = PatchParams::apply(REPLICAS_HANDOVER_MANAGER).force();
+    match api.patch(&name, &params, &Patch::Apply(&body)).await {
+        Ok(applied) => Ok(applied),
+        Err(kube::Error::Api(s)) if s.code == 409 || (s.code == 422 && s.message.contains("metadata.uid")) => Err(WriteError::Raced),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Rewrites the create's managedFields entry (ecskube, Update) as (ecskube,
 /// Apply), guarded by `test` operations on exactly that entry and version.
 async fn record_as_applied(api: &Api<DynamicObject>, created: &DynamicObject) -> Result<DynamicObject, kube::Error> {

@@ -290,6 +290,11 @@ impl Installation {
     /// certificates have bootstrapped and the API server calls the webhook.
     /// `webhook_args` are extra flags (certificate lifetimes, for tests).
     pub fn install(cluster: &DevCluster, binary: &Path, manifests: &Path, webhook_args: &[String]) -> Result<Self> {
+        Self::install_with(cluster, binary, manifests, webhook_args, &[])
+    }
+
+    /// [`Installation::install`] with flags for both processes (`both_args`).
+    pub fn install_with(cluster: &DevCluster, binary: &Path, manifests: &Path, webhook_args: &[String], both_args: &[String]) -> Result<Self> {
         cluster.kubectl_ok(&["apply", "-k", &manifests.to_string_lossy()], None)?;
         install_crd(cluster)?;
         let policy = cluster.kubectl_ok(
@@ -314,6 +319,7 @@ impl Installation {
             "--log-format=json".to_string(),
         ];
         args.extend(webhook_args.iter().cloned());
+        args.extend(both_args.iter().cloned());
         let webhook_launch = Launch {
             kubeconfig: Some(account("ecskube-webhook")?),
             self_managed_certs: true,
@@ -328,11 +334,14 @@ impl Installation {
             &Launch {
                 kubeconfig: Some(account("ecskube-controller")?),
                 leader_election_namespace: Some(SYSTEM_NAMESPACE.into()),
-                args: vec![
+                args: [
                     "--controller-only".to_string(),
                     format!("--policy={}", policy_file.display()),
                     "--log-format=json".to_string(),
-                ],
+                ]
+                .into_iter()
+                .chain(both_args.iter().cloned())
+                .collect(),
                 ..Default::default()
             },
         )?;

@@ -3,7 +3,7 @@
 //! user wrote it.
 
 use super::selector::{present, Root, Step};
-use super::{Effective, FieldRule, Policy, ServiceType};
+use super::{AwsPattern, Effective, FieldRule, Policy, ServiceType};
 use crate::diag::{show, Code, Diagnostic, Severity};
 use crate::ecs::model::{ContainerDefinition, Service, TaskDefinition};
 use crate::ecs::units::{parse_task_cpu, parse_task_memory};
@@ -64,6 +64,7 @@ impl Effective {
             self.check_gpus(t, &mut d);
             self.check_volumes(t, &mut d);
             self.check_task_role(t, &mut d);
+            self.check_aws_references(t, analysis.service.as_ref(), &mut d);
         }
         if let Some(s) = &analysis.service {
             self.check_service(s, &mut d);
@@ -354,6 +355,53 @@ impl Effective {
         );
     }
 
+    /// The AWS resources the integrations act on with their own identity:
+    /// secrets (External Secrets), target groups, EFS file systems.
+    fn check_aws_references(&self, t: Task, s: Option<Svc>, d: &mut Denials) {
+        let mut judge = |rule: &str, patterns: &[AwsPattern], value: &str, at: String, what: &str| {
+            if patterns.is_empty() || patterns.iter().any(|p| p.matches(value)) {
+                return;
+            }
+            let list: Vec<String> = patterns.iter().map(ToString::to_string).collect();
+            d.deny(
+                &d.rule(rule),
+                at,
+                &format!("this {what} may not be used by tasks in this namespace"),
+                format!("one matching {}", quoted_list(&list)),
+                show(&json!(value)),
+            );
+        };
+        for (i, c) in t.model.container_definitions.iter().enumerate() {
+            for (j, secret) in c.secrets.iter().enumerate() {
+                if let Some(v) = secret.value_from.as_deref() {
+                    let at = at!(t, "containerDefinitions", i, "secrets", j, "valueFrom");
+                    judge("allowedSecretArns", &self.allowed_secret_arns, v, at, "secret");
+                }
+            }
+            if let Some(p) = c.repository_credentials.as_ref().and_then(|r| r.credentials_parameter.as_deref()) {
+                let at = at!(t, "containerDefinitions", i, "repositoryCredentials", "credentialsParameter");
+                judge("allowedSecretArns", &self.allowed_secret_arns, p, at, "secret");
+            }
+        }
+        for (i, v) in t.model.volumes.iter().enumerate() {
+            let fs = v
+                .efs_volume_configuration
+                .as_ref()
+                .and_then(|e| e.get("fileSystemId"))
+                .and_then(Value::as_str);
+            if let Some(fs) = fs {
+                let at = at!(t, "volumes", i, "efsVolumeConfiguration", "fileSystemId");
+                judge("allowedEfsFileSystems", &self.allowed_efs_file_systems, fs, at, "EFS file system");
+            }
+        }
+        for (i, lb) in s.map(|s| s.model.load_balancers.as_slice()).unwrap_or_default().iter().enumerate() {
+            if let (Some(arn), Some(s)) = (lb.target_group_arn.as_deref(), s) {
+                let at = at!(s, "loadBalancers", i, "targetGroupArn");
+                judge("allowedTargetGroupArns", &self.allowed_target_group_arns, arn, at, "target group");
+            }
+        }
+    }
+
     fn check_service(&self, s: Svc, d: &mut Denials) {
         let m = &s.model;
         if self.deny_daemon && m.is_daemon() {
@@ -389,7 +437,7 @@ impl Effective {
         if allowed.is_empty() {
             return;
         }
-        let Some(kind) = crate::translate::service_type(&t.model, s.map(|s| &s.model)) else {
+        let Some(kind) = crate::translate::service_type(&t.model, s.map(|s| &s.model), false) else {
             return;
         };
         if allowed.iter().any(|a| a.as_str() == kind) {

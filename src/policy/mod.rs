@@ -113,6 +113,19 @@ policy_rules! {
     /// `taskRoleArn` (the IAM role the pods get through IRSA) must match one of
     /// these patterns (`*` any characters, `?` one); empty: any role.
     allowed_task_role_arns: Vec<ArnPattern> = "allowedTaskRoleArns",
+    /// `secrets[].valueFrom` and `repositoryCredentials.credentialsParameter`
+    /// (Secrets Manager and SSM ARNs, SSM parameter names) must match one of
+    /// these patterns; empty: any. With External Secrets, ecskube reads them
+    /// with the store's AWS identity, not the user's: say which are this namespace's.
+    allowed_secret_arns: Vec<AwsPattern> = "allowedSecretArns",
+    /// `loadBalancers[].targetGroupArn` must match one of these; empty: any.
+    /// A TargetGroupBinding hands the whole target group to the AWS Load
+    /// Balancer Controller, so a namespace must not name another's.
+    allowed_target_group_arns: Vec<AwsPattern> = "allowedTargetGroupArns",
+    /// `efsVolumeConfiguration.fileSystemId` must match one of these; empty:
+    /// any. With the EFS CSI driver ecskube creates the PersistentVolume
+    /// (cluster-scoped, which namespace users cannot create themselves).
+    allowed_efs_file_systems: Vec<AwsPattern> = "allowedEfsFileSystems",
     /// The Kubernetes Service types a definition may produce (`ClusterIP`,
     /// `LoadBalancer`); empty: any.
     allowed_service_types: Vec<ServiceType> = "allowedServiceTypes",
@@ -215,6 +228,43 @@ impl ArnPattern {
     }
 }
 
+/// A pattern for an AWS reference that need not be an ARN (an SSM parameter
+/// name, an EFS file system id): the same glob, without the `arn:` check.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AwsPattern(ArnPattern);
+
+impl TryFrom<String> for AwsPattern {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Err("an empty pattern would match nothing useful; write `*` to allow any".into());
+        }
+        let glob = globset::GlobBuilder::new(&text)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("pattern `{text}`: {e}"))?;
+        Ok(AwsPattern(ArnPattern {
+            matcher: glob.compile_matcher(),
+            text,
+        }))
+    }
+}
+
+impl fmt::Display for AwsPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl AwsPattern {
+    pub fn matches(&self, s: &str) -> bool {
+        self.0.matches(s)
+    }
+}
+
 /// The Kubernetes Service types a translation can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum ServiceType {
@@ -281,6 +331,7 @@ impl Policy {
     pub fn translate_options(&self, namespace: &str) -> crate::translate::Options {
         crate::translate::Options {
             load_balancer_source_ranges: self.effective(namespace).load_balancer_source_ranges,
+            ..Default::default()
         }
     }
 }

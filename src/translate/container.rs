@@ -97,11 +97,13 @@ fn env(ctx: &mut Ctx, i: usize) -> Option<Vec<EnvVar>> {
     if !c.secrets.is_empty() {
         let secret = secret_name(&ctx.meta.name);
         let keys: Vec<String> = c.secrets.iter().filter_map(|s| s.name.as_deref()).map(secret_key).collect();
-        ctx.warn(
+        if !ctx.secrets_external {
+            ctx.warn(
             Code::NotCarriedOver,
             at!(task, "containerDefinitions", i, "secrets"),
             format!("secrets are read from the Kubernetes Secret \"{secret}\" (keys: {}); create it with the values of the SSM / Secrets Manager ARNs", keys.join(", ")),
-        );
+            );
+        }
         for s in &c.secrets {
             let Some(var) = s.name.clone() else { continue };
             vars.push(EnvVar {

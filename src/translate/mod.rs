@@ -4,12 +4,15 @@
 //! warnings (for every field with no faithful equivalent) out.
 
 mod container;
+mod efs;
+mod external_secrets;
 mod links;
 mod placement;
 mod pod;
 mod probes;
 pub mod resources;
 mod service;
+mod target_groups;
 mod unsupported;
 mod volumes;
 mod workload;
@@ -18,8 +21,10 @@ use crate::diag::{Code, Report};
 use crate::ecs::model::{Service as EcsService, TaskDefinition};
 use crate::validate::{Analysis, Definition};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::DynamicObject;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,14 +46,79 @@ pub struct Meta {
 }
 
 /// What the cluster adds to every translation, beyond the ECS definitions
-/// (from the admin policy: `Policy::translate_options`).
+/// (from the admin policy: `Policy::translate_options`, and from what the
+/// cluster runs: [`Integrations`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Options {
     /// `spec.loadBalancerSourceRanges` of every LoadBalancer Service.
     pub load_balancer_source_ranges: Vec<String>,
+    pub integrations: Integrations,
 }
 
+/// The projects the target cluster runs that AWS-backed ECS fields map to.
+/// `ecskube serve` finds them by API discovery (re-checked periodically);
+/// `ecskube convert` is told by flags. Absent: ECS's behaviour is described
+/// in a warning, and the user creates the object by hand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Integrations {
+    /// External Secrets Operator (ExternalSecret, external-secrets.io), with
+    /// the stores the cluster admin named.
+    pub external_secrets: Option<SecretStores>,
+    /// AWS Load Balancer Controller (TargetGroupBinding, elbv2.k8s.aws).
+    pub target_group_binding: Option<TargetGroupBindings>,
+    /// The EFS CSI driver (CSIDriver `efs.csi.aws.com`).
+    pub efs_csi: bool,
+}
+
+/// The External Secrets Operator stores that read AWS: one per provider,
+/// since a store has one provider and ECS mixes both in one task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecretStores {
+    pub secrets_manager: Option<StoreRef>,
+    pub parameter_store: Option<StoreRef>,
+}
+
+/// `secretStoreRef` of an ExternalSecret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreRef {
+    pub name: String,
+    /// `ClusterSecretStore` or `SecretStore`.
+    pub kind: String,
+}
+
+impl StoreRef {
+    /// `kind/name` or `name` (a ClusterSecretStore), as the flags take it.
+    pub fn parse(s: &str) -> Result<StoreRef, String> {
+        let (kind, name) = match s.split_once('/') {
+            Some((kind, name)) => (kind, name),
+            None => ("ClusterSecretStore", s),
+        };
+        if !matches!(kind, "ClusterSecretStore" | "SecretStore") {
+            return Err(format!("store kind {kind:?} is not ClusterSecretStore or SecretStore"));
+        }
+        if name.is_empty() || name.len() > 253 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+            return Err(format!("store name {name:?} is not a Kubernetes object name"));
+        }
+        Ok(StoreRef {
+            name: name.to_string(),
+            kind: kind.to_string(),
+        })
+    }
+}
+
+/// How TargetGroupBindings are written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetGroupBindings {
+    /// `spec.multiClusterTargetGroup`: the AWS Load Balancer Controller then
+    /// deregisters only the targets it registered, so ECS tasks (or another
+    /// cluster) can stay in the same target group during a migration.
+    pub multi_cluster: bool,
+}
+
+pub use efs::{DRIVER as EFS_DRIVER, OWNER_NAMESPACE_LABEL, OWNER_UID_LABEL};
+pub use external_secrets::api_resource as external_secrets_api_resource;
 pub use links::link_variable_count;
+pub use target_groups::api_resource as target_group_binding_api_resource;
 pub use service::service_type;
 
 /// One Kubernetes object the controller writes.
@@ -59,6 +129,14 @@ pub enum Object {
     DaemonSet(Box<DaemonSet>),
     Service(Box<Service>),
     ServiceAccount(Box<ServiceAccount>),
+    PersistentVolumeClaim(Box<PersistentVolumeClaim>),
+    /// Cluster-scoped: labelled with its ECSDeployment instead of owned.
+    PersistentVolume(Box<PersistentVolume>),
+    HorizontalPodAutoscaler(Box<HorizontalPodAutoscaler>),
+    /// external-secrets.io ExternalSecret.
+    ExternalSecret(Box<DynamicObject>),
+    /// elbv2.k8s.aws TargetGroupBinding.
+    TargetGroupBinding(Box<DynamicObject>),
 }
 
 impl Object {
@@ -68,6 +146,11 @@ impl Object {
             Object::DaemonSet(_) => "DaemonSet",
             Object::Service(_) => "Service",
             Object::ServiceAccount(_) => "ServiceAccount",
+            Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Object::PersistentVolume(_) => "PersistentVolume",
+            Object::HorizontalPodAutoscaler(_) => "HorizontalPodAutoscaler",
+            Object::ExternalSecret(_) => "ExternalSecret",
+            Object::TargetGroupBinding(_) => "TargetGroupBinding",
         }
     }
 
@@ -77,6 +160,10 @@ impl Object {
             Object::DaemonSet(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
             Object::ServiceAccount(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::PersistentVolume(o) => &o.metadata,
+            Object::HorizontalPodAutoscaler(o) => &o.metadata,
+            Object::ExternalSecret(o) | Object::TargetGroupBinding(o) => &o.metadata,
         }
     }
 
@@ -86,6 +173,10 @@ impl Object {
             Object::DaemonSet(o) => &mut o.metadata,
             Object::Service(o) => &mut o.metadata,
             Object::ServiceAccount(o) => &mut o.metadata,
+            Object::PersistentVolumeClaim(o) => &mut o.metadata,
+            Object::PersistentVolume(o) => &mut o.metadata,
+            Object::HorizontalPodAutoscaler(o) => &mut o.metadata,
+            Object::ExternalSecret(o) | Object::TargetGroupBinding(o) => &mut o.metadata,
         }
     }
 }
@@ -104,6 +195,13 @@ pub(crate) struct Ctx<'x, 'a> {
     pub meta: &'x Meta,
     pub options: &'x Options,
     pub report: Report,
+    /// Objects beside the workload, the Service and the ServiceAccount
+    /// (claims, volumes, ExternalSecrets, bindings), in the order made.
+    pub extra: Vec<Object>,
+    /// The task's `secrets` come from an ExternalSecret (no manual Secret).
+    pub secrets_external: bool,
+    /// The registry credentials come from an ExternalSecret.
+    pub registry_external: bool,
 }
 
 impl Ctx<'_, '_> {
@@ -184,9 +282,17 @@ pub fn convert_with(analysis: &Analysis<'_>, meta: &Meta, options: &Options) -> 
         meta,
         options,
         report: Report::default(),
+        extra: Vec::new(),
+        secrets_external: false,
+        registry_external: false,
     };
     unsupported::warn_all(&mut ctx);
     let mut objects = Vec::new();
+    // Before the pods: their env and pull secrets say where values come from.
+    let task_secrets = external_secrets::task_secrets(&mut ctx);
+    ctx.secrets_external = task_secrets.is_some();
+    let registry = external_secrets::registry_credentials(&mut ctx);
+    ctx.registry_external = registry.is_some();
     let service_account = task.model.task_role_arn.clone().map(|arn| {
         let mut sa = ServiceAccount {
             metadata: ctx.object_meta(&meta.name),
@@ -198,11 +304,15 @@ pub fn convert_with(analysis: &Analysis<'_>, meta: &Meta, options: &Options) -> 
     let pod = pod::template(&mut ctx, service_account.is_some());
     objects.push(workload::build(&mut ctx, pod));
     if let Some(svc) = service::build(&mut ctx) {
+        target_groups::bind(&mut ctx, &svc);
         objects.push(Object::Service(Box::new(svc)));
     }
     if let Some(sa) = service_account {
         objects.push(Object::ServiceAccount(Box::new(sa)));
     }
+    objects.extend(task_secrets.map(|o| Object::ExternalSecret(Box::new(o))));
+    objects.extend(registry.map(|o| Object::ExternalSecret(Box::new(o))));
+    objects.append(&mut ctx.extra);
     Ok(Converted {
         objects,
         report: ctx.report,

@@ -336,6 +336,9 @@ fn image_pull_secrets(ctx: &mut Ctx) -> Option<Vec<LocalObjectReference>> {
         .iter()
         .position(|c| c.repository_credentials.is_some())?;
     let name = registry_secret_name(&ctx.meta.name);
+    if ctx.registry_external {
+        return Some(vec![LocalObjectReference { name }]);
+    }
     ctx.warn(
         Code::NotCarriedOver,
         at!(task, "containerDefinitions", first, "repositoryCredentials"),

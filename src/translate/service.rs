@@ -38,13 +38,25 @@ fn add(ports: &mut Vec<ServicePort>, name: String, port: i64, target: i64, proto
 
 /// The type of the Service [`build`] makes, if any: LoadBalancer for
 /// `loadBalancers` naming a container port, ClusterIP for mapped ports.
-pub fn service_type(task: &TaskDefinition, service: Option<&EcsService>) -> Option<&'static str> {
+///
+/// With TargetGroupBindings (`bound`), entries with a `targetGroupArn` keep
+/// their target groups instead: the Service is then ClusterIP for `ip`
+/// targets (awsvpc tasks) or NodePort for `instance` targets, and is a
+/// LoadBalancer only for classic `loadBalancerName` entries.
+pub fn service_type(task: &TaskDefinition, service: Option<&EcsService>, bound: bool) -> Option<&'static str> {
     let load_balancers = service.map(|s| s.load_balancers.as_slice()).unwrap_or_default();
     if !load_balancers.is_empty() {
-        let any = load_balancers
+        let usable = |lb: &&crate::ecs::model::LoadBalancer| lb.container_name.is_some() && lb.container_port.is_some();
+        let classic = load_balancers
             .iter()
-            .any(|lb| lb.container_name.is_some() && lb.container_port.is_some());
-        return any.then_some("LoadBalancer");
+            .filter(usable)
+            .any(|lb| !bound || lb.target_group_arn.is_none());
+        if classic {
+            return Some("LoadBalancer");
+        }
+        let any = load_balancers.iter().any(|lb| usable(&lb));
+        let ip = task.network_mode() == "awsvpc";
+        return any.then_some(if ip { "ClusterIP" } else { "NodePort" });
     }
     let any = task
         .container_definitions
@@ -67,8 +79,9 @@ pub fn build(ctx: &mut Ctx) -> Option<Service> {
     };
     let mut ports = Vec::new();
     let load_balancers = ctx.service.map(|s| s.model.load_balancers.as_slice()).unwrap_or_default();
-    let type_ = service_type(&ctx.task.model, ctx.service.map(|s| &s.model))?;
-    if type_ == "LoadBalancer" {
+    let bound = ctx.options.integrations.target_group_binding.is_some();
+    let type_ = service_type(&ctx.task.model, ctx.service.map(|s| &s.model), bound)?;
+    if !load_balancers.is_empty() {
         for lb in load_balancers {
             let (Some(c), Some(p)) = (lb.container_name.as_deref(), lb.container_port) else {
                 continue;

@@ -63,6 +63,8 @@ const CONTAINER_HANDLED: &[&str] = &[
     "resourceRequirements",
     "linuxParameters",
     "dockerSecurityOptions",
+    // Warned per file, below.
+    "environmentFiles",
 ];
 const CONTAINER_WARNED: &[(&str, &str)] = &[
     (
@@ -76,10 +78,6 @@ const CONTAINER_WARNED: &[(&str, &str)] = &[
     (
         "ulimits",
         "ulimits cannot be set per container in Kubernetes; the node's container runtime defaults apply",
-    ),
-    (
-        "environmentFiles",
-        "environment files in S3 are not read: put their variables in environment, or in a ConfigMap",
     ),
     (
         "startTimeout",
@@ -193,6 +191,15 @@ pub fn warn_all(ctx: &mut Ctx) {
         warn_object(ctx, c.get("linuxParameters"), LINUX_HANDLED, LINUX_WARNED, &|k| {
             at!(task, "containerDefinitions", i, "linuxParameters", k)
         });
+        for (j, f) in c.get("environmentFiles").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let object = f.get("value").and_then(Value::as_str).unwrap_or("the file");
+            let container = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            ctx.warn(
+                Code::NotCarriedOver,
+                at!(task, "containerDefinitions", i, "environmentFiles", j),
+                format!("environment files in S3 are not read (External Secrets has no S3 provider): every variable {object} defines will be missing from container \"{container}\"; put them in environment, or in a ConfigMap"),
+            );
+        }
         for (j, r) in c
             .get("resourceRequirements")
             .and_then(Value::as_array)

@@ -1,7 +1,8 @@
 //! Task volumes and container mounts. host.sourcePath -> hostPath; Docker and
-//! task-scoped volumes -> emptyDir; EFS / FSx / configured-at-launch ->
-//! a PersistentVolumeClaim named after the volume (warning: the claim must
-//! exist); volumesFrom -> the source container's mounts, readOnly kept;
+//! task-scoped volumes -> emptyDir; EFS -> a bound PersistentVolume and
+//! claim of the EFS CSI driver when the cluster has it (`efs`); otherwise EFS,
+//! FSx and configured-at-launch -> a PersistentVolumeClaim named after the
+//! volume (warning: the claim must exist); volumesFrom -> the source container's mounts, readOnly kept;
 //! sharedMemorySize -> a memory emptyDir at /dev/shm; tmpfs -> memory emptyDir.
 
 use super::resources::mebibytes;
@@ -33,6 +34,15 @@ pub fn build(ctx: &mut Ctx) -> PodVolumes {
         };
         if let Some(source) = v.host.as_ref().and_then(|h| h.source_path.clone()) {
             volume.host_path = Some(HostPathVolumeSource { path: source, type_: None });
+        } else if let Some(pair) = (v.efs_volume_configuration.is_some() && ctx.options.integrations.efs_csi)
+            .then(|| super::efs::objects(ctx, i, &ecs_name, &super::efs::claim_name(&ctx.meta.name, &name)))
+            .flatten()
+        {
+            volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                claim_name: pair.1.metadata.name.clone().unwrap_or_default(),
+                read_only: None,
+            });
+            super::efs::push(ctx, pair);
         } else if v.efs_volume_configuration.is_some()
             || v.fsx_windows_file_server_volume_configuration.is_some()
             || v.configured_at_launch == Some(true)

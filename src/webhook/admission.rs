@@ -115,6 +115,7 @@ pub fn evaluate(
     config_maps: FromConfigMaps,
     notes: Vec<Diagnostic>,
     policy: &Policy,
+    integrations: &crate::translate::Integrations,
 ) -> Evaluation {
     let namespace = req.namespace.clone().unwrap_or_else(|| "default".into());
     let Some(mut doc) = doc else {
@@ -137,11 +138,16 @@ pub fn evaluate(
         if req.operation == Operation::Update {
             report.diagnostics.extend(update_notes(old_object, &doc));
         }
-        let meta = doc.meta(&analysis);
+        let mut meta = doc.meta(&analysis);
+        meta.namespace.get_or_insert_with(|| namespace.clone());
+        let options = crate::translate::Options {
+            integrations: integrations.clone(),
+            ..policy.translate_options(&namespace)
+        };
         let converted = if report.has_errors() || analysis.task.is_none() {
             None
         } else {
-            match convert_with(&analysis, &meta, &policy.translate_options(&namespace)) {
+            match convert_with(&analysis, &meta, &options) {
                 Ok(c) => {
                     report.diagnostics.extend(c.report.diagnostics.iter().cloned());
                     Some(c)
@@ -381,14 +387,14 @@ mod tests {
                 "spec": {"Task": {"containerDefinitions": [{"name": "a", "image": "i", "memory": 64}]}, "Service": {"schedulingStrategy": strategy}}})
         };
         let (req, doc, old) = request("UPDATE", object("DAEMON"), Some(object("REPLICA"))).into_parts();
-        let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default(), &Default::default());
         assert!(!eval.report.has_errors());
         assert!(eval
             .report
             .warnings()
             .any(|w| w.message.contains("replaces the Deployment with a DaemonSet")));
         let (same, doc, old) = request("UPDATE", object("REPLICA"), Some(object("REPLICA"))).into_parts();
-        let eval = evaluate(&same, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default());
+        let eval = evaluate(&same, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default(), &Default::default());
         assert!(!eval.report.warnings().any(|w| w.message.contains("replaces")));
     }
 }

@@ -23,6 +23,8 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub struct State {
     pub policy: PolicyStore,
+    /// What the cluster runs that ECS fields map to (API discovery).
+    pub integrations: crate::integrations::IntegrationsStore,
     /// Present when running in a cluster: ConfigMaps for TaskFrom, and preflight.
     pub client: Option<kube::Client>,
     pub preflight: Option<Preflight>,
@@ -184,11 +186,12 @@ async fn validate(req: HttpRequest, body: web::Payload, state: web::Data<State>)
     }
     let (config_maps, notes) = (sources.found, sources.notes);
     let policy = state.policy.current();
+    let integrations = state.integrations.current();
     let (request, doc, old_object) = review.into_parts();
     let request = Arc::new(request);
     let job = {
         let request = request.clone();
-        move || admission::evaluate(&request, doc, old_object.as_ref(), config_maps, notes, &policy)
+        move || admission::evaluate(&request, doc, old_object.as_ref(), config_maps, notes, &policy, &integrations)
     };
     let diagnostics = match state.engine.run(job).await {
         Ok(evaluation) => with_preflight(&state, evaluation).await,

@@ -21,8 +21,9 @@ use crate::document::EcsDocument;
 use crate::offload::Offload;
 use crate::translate::Object;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service, ServiceAccount};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service, ServiceAccount};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use kube::{Client, Resource};
 use permissions::{Access, Permissions};
@@ -168,6 +169,21 @@ impl Preflight {
                 Object::DaemonSet(d) => self.dry_apply::<DaemonSet>(req, d, "apps", "daemonsets").await,
                 Object::Service(s) => self.dry_apply::<Service>(req, s, "", "services").await,
                 Object::ServiceAccount(s) => self.dry_apply::<ServiceAccount>(req, s, "", "serviceaccounts").await,
+                Object::PersistentVolumeClaim(c) => {
+                    self.dry_apply::<PersistentVolumeClaim>(req, c, "", "persistentvolumeclaims").await
+                }
+                Object::HorizontalPodAutoscaler(h) => {
+                    self.dry_apply::<HorizontalPodAutoscaler>(req, h, "autoscaling", "horizontalpodautoscalers").await
+                }
+                Object::PersistentVolume(v) => self.dry_apply_volume(req, v).await,
+                Object::ExternalSecret(o) => {
+                    let ar = crate::translate::external_secrets_api_resource();
+                    self.dry_apply_custom(req, o, &ar, "external-secrets.io", "externalsecrets").await
+                }
+                Object::TargetGroupBinding(o) => {
+                    let ar = crate::translate::target_group_binding_api_resource();
+                    self.dry_apply_custom(req, o, &ar, "elbv2.k8s.aws", "targetgroupbindings").await
+                }
             }
         });
         let pod = self.dry_run_pod(req, objects);
@@ -289,6 +305,78 @@ impl Preflight {
         }
     }
 
+    /// [`Self::dry_apply`] for a custom resource (its CRD is installed: the
+    /// translation made it because discovery found it).
+    async fn dry_apply_custom(
+        &self,
+        req: &Request<'_>,
+        object: &DynamicObject,
+        ar: &ApiResource,
+        group: &'static str,
+        resource: &'static str,
+    ) -> Result<Outcome, kube::Error> {
+        let access = |verb| Access { group, resource, verb };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), req.namespace, ar);
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let kind = leak(&ar.kind);
+        let existing = match api.get_opt(&name).await {
+            Ok(existing) => existing,
+            Err(e) => return self.classify(kind, access("get"), req.namespace, e).await,
+        };
+        if let Some(live) = &existing {
+            if let Ownership::Foreign(why) = ownership(Some(&live.metadata), req.owner_uid.unwrap_or_default()) {
+                return Ok(Outcome::Refused(Rejection {
+                    kind,
+                    message: format!("a {kind} named {name:?} already exists in {:?} and is {why}; it would not be overwritten", req.namespace),
+                    fields: Vec::new(),
+                }));
+            }
+        }
+        let mut object = object.clone();
+        object.metadata.namespace = Some(req.namespace.to_string());
+        let params = PatchParams::apply("ecskube").force().dry_run();
+        match api.patch(&name, &params, &Patch::Apply(&object)).await {
+            Ok(_) => Ok(Outcome::Accepted),
+            Err(e) => {
+                let verb = if existing.is_some() { "patch" } else { "create" };
+                self.classify(kind, access(verb), req.namespace, e).await
+            }
+        }
+    }
+
+    /// The cluster-scoped EFS PersistentVolume: it is this object's by its
+    /// owner label (it cannot have an ownerReference to a namespaced object).
+    async fn dry_apply_volume(&self, req: &Request<'_>, volume: &PersistentVolume) -> Result<Outcome, kube::Error> {
+        let access = |verb| Access {
+            group: "",
+            resource: "persistentvolumes",
+            verb,
+        };
+        let api: Api<PersistentVolume> = Api::all(self.client.clone());
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        let existing = match api.get_opt(&name).await {
+            Ok(existing) => existing,
+            Err(e) => return self.classify("PersistentVolume", access("get"), req.namespace, e).await,
+        };
+        if let Some(live) = &existing {
+            if let Ownership::Foreign(why) = crate::controller::children::volume_ownership(&live.metadata, req.owner_uid.unwrap_or_default()) {
+                return Ok(Outcome::Refused(Rejection {
+                    kind: "PersistentVolume",
+                    message: format!("a PersistentVolume named {name:?} already exists and is {why}; it would not be overwritten"),
+                    fields: Vec::new(),
+                }));
+            }
+        }
+        let params = PatchParams::apply("ecskube").force().dry_run();
+        match api.patch(&name, &params, &Patch::Apply(volume)).await {
+            Ok(_) => Ok(Outcome::Accepted),
+            Err(e) => {
+                let verb = if existing.is_some() { "patch" } else { "create" };
+                self.classify("PersistentVolume", access(verb), req.namespace, e).await
+            }
+        }
+    }
+
     /// An API rejection is a finding, unless it is one of ecskube's own
     /// rights (asked, not read from the message); any other failure stops the preflight.
     async fn classify(&self, kind: &'static str, access: Access, namespace: &str, e: kube::Error) -> Result<Outcome, kube::Error> {
@@ -319,6 +407,11 @@ fn leak(kind: &str) -> &'static str {
         "DaemonSet" => "DaemonSet",
         "Service" => "Service",
         "ServiceAccount" => "ServiceAccount",
+        "PersistentVolumeClaim" => "PersistentVolumeClaim",
+        "PersistentVolume" => "PersistentVolume",
+        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
+        "ExternalSecret" => "ExternalSecret",
+        "TargetGroupBinding" => "TargetGroupBinding",
         _ => "Pod",
     }
 }
