@@ -52,7 +52,7 @@ fn json_size_within(v: &Value, limit: usize) -> Result<(), usize> {
 const TASK_IMPLIED: &[&str] = &["family"];
 const SERVICE_IMPLIED: &[&str] = &["serviceName", "taskDefinition", "cluster"];
 /// What Application Auto Scaling needs to name the target, which is always
-/// this ECSDeployment's service (a policy's name defaults to its place).
+/// this ECSDeployment's service; a policy needs no name of its own here.
 const SCALABLE_TARGET_IMPLIED: &[&str] = &["ServiceNamespace", "ResourceId", "ScalableDimension", "RoleARN"];
 const SCALING_POLICY_IMPLIED: &[&str] = &[
     "PolicyName",
@@ -205,6 +205,7 @@ pub struct Analysis<'a> {
     pub service: Option<Definition<'a, Service>>,
     /// `spec.Scaling`'s scalable target (none without `spec.Scaling`).
     pub scalable_target: Option<Definition<'a, ScalableTarget>>,
+    /// Its policies, in the order written (one that is not even an object is left out).
     pub scaling_policies: Vec<Definition<'a, ScalingPolicy>>,
 }
 
