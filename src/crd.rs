@@ -36,6 +36,13 @@ pub struct ECSDeploymentSpec {
     #[serde(rename = "Service", default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved")]
     pub service: Option<Value>,
+    /// Application Auto Scaling of the service: AWS::ApplicationAutoScaling::ScalableTarget
+    /// (exactly one) and ::ScalingPolicy resources by logical ID, as in a template's
+    /// `Resources`; or `{"ScalableTarget": <register-scalable-target input>,
+    /// "ScalingPolicies": [<put-scaling-policy input>, ...]}` (AWS CLI JSON).
+    #[serde(rename = "Scaling", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved")]
+    pub scaling: Option<Value>,
     /// The task definition from a ConfigMap key instead of `Task`.
     #[serde(rename = "TaskFrom", default, skip_serializing_if = "Option::is_none")]
     pub task_from: Option<ValueSource>,

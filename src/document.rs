@@ -14,13 +14,24 @@ use serde_json::Value;
 pub const API_VERSION: &str = "ecskube.ecskube/v1alpha1";
 pub const KIND: &str = "ECSDeployment";
 /// The spec members of an ECSDeployment.
-pub const SPEC_KEYS: &[&str] = &["Task", "Service", "TaskFrom", "ServiceFrom", "Parameters", "Conditions", "Mappings"];
+pub const SPEC_KEYS: &[&str] = &[
+    "Task",
+    "Service",
+    "TaskFrom",
+    "ServiceFrom",
+    "Scaling",
+    "Parameters",
+    "Conditions",
+    "Mappings",
+];
+/// The keys of a `{"Task": ..., "Service": ...}` pair.
+const PAIR_KEYS: &[&str] = &["Task", "Service", "Scaling"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
     /// `apiVersion: ecskube.ecskube/v1alpha1`, `kind: ECSDeployment`.
     Deployment,
-    /// `{"Task": ..., "Service": ...}` without the object around it.
+    /// `{"Task": ..., "Service": ..., "Scaling": ...}` without the object around it.
     Pair,
     Task,
     Service,
@@ -180,10 +191,16 @@ impl EcsDocument {
             DocKind::Task => (Some((v, Path::root())), None),
             DocKind::Service => (None, Some((v, Path::root()))),
         };
+        let scaling = match self.kind {
+            DocKind::Deployment => v.pointer("/spec/Scaling").map(|s| (s, Path::parse_dotted("spec.Scaling"))),
+            DocKind::Pair => v.get("Scaling").map(|s| (s, Path::root().key("Scaling"))),
+            DocKind::Task | DocKind::Service => None,
+        };
         Input {
             name: self.name(),
             task,
             service,
+            scaling: scaling.filter(|(s, _)| !s.is_null()),
             stack: self.stack(),
         }
     }
@@ -216,7 +233,7 @@ impl EcsDocument {
         let mut envelope = Report::default();
         match self.kind {
             DocKind::Deployment => check_deployment(&self.value, &mut envelope),
-            DocKind::Pair => check_keys(&self.value, &Path::root(), &["Task", "Service"], &mut envelope),
+            DocKind::Pair => check_keys(&self.value, &Path::root(), PAIR_KEYS, &mut envelope),
             DocKind::Task | DocKind::Service => {}
         }
         envelope.diagnostics.append(&mut analysis.report.diagnostics);

@@ -19,9 +19,45 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -
         .map(|(c, _)| c)
 }
 
+/// For a value of an enum: the closest by [`did_you_mean`], or else the only
+/// one the word begins (a value cut short: `ECSServiceAverageCPU` for
+/// `ECSServiceAverageCPUUtilization`, too far apart for an edit distance).
+pub fn did_you_mean_value<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if let Some(close) = did_you_mean(word, candidates.iter().copied()) {
+        return Some(close);
+    }
+    if word.len() < 3 || word.len() > MAX_WORD {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    let mut starting = candidates
+        .iter()
+        .filter(|c| c.len() > word.len() && c.to_ascii_lowercase().starts_with(&lower));
+    match (starting.next(), starting.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_cut_short_is_completed_when_only_one_fits() {
+        let metrics = [
+            "ECSServiceAverageCPUUtilization",
+            "ECSServiceAverageMemoryUtilization",
+            "ALBRequestCountPerTarget",
+        ];
+        assert_eq!(
+            did_you_mean_value("ECSServiceAverageCPU", &metrics),
+            Some("ECSServiceAverageCPUUtilization")
+        );
+        assert_eq!(did_you_mean_value("ECSServiceAverage", &metrics), None);
+        assert_eq!(did_you_mean_value("EC", &metrics), None);
+        assert_eq!(did_you_mean_value("awsvpcc", &["awsvpc", "bridge"]), Some("awsvpc"));
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -1,5 +1,7 @@
 //! Every member of AWS's ECS models (task definition, container definition and
-//! everything nested, service) is known to ecskube, and nothing else is. Reads
+//! everything nested, service) and of the Application Auto Scaling requests
+//! `spec.Scaling` holds (scalable target, scaling policy) is known to ecskube,
+//! and nothing else is. Reads
 //! the model files from $ECSKUBE_AWS_MODELS or ../shared/aws-models; a missing
 //! model directory fails (never skips), naming where it looked.
 
@@ -47,6 +49,8 @@ fn known_paths(schema: &Schema) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk(schema, schema.task_root, "Task", &mut out, &mut Vec::new());
     walk(schema, schema.service_root, "Service", &mut out, &mut Vec::new());
+    walk(schema, schema.scalable_target_root, "ScalableTarget", &mut out, &mut Vec::new());
+    walk(schema, schema.scaling_policy_root, "ScalingPolicy", &mut out, &mut Vec::new());
     out
 }
 
@@ -68,13 +72,17 @@ fn every_ecs_api_member_is_known_and_no_other() {
         api.len()
     );
     assert!(api.contains("Task.containerDefinitions.portMappings.containerPort"));
-    assert_same(&api, &known_paths(&API), "ECS API (camelCase)");
+    assert!(api.contains("ScalableTarget.RoleARN"));
+    assert!(api.contains("ScalingPolicy.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.PredefinedMetricType"));
+    assert_same(&api, &known_paths(&API), "ECS and Application Auto Scaling API");
 }
 
 #[test]
 fn every_cloudformation_property_is_known_and_no_other() {
     let (_, cfn) = schemagen::model_member_paths(&models_dir()).expect("models readable");
     assert!(cfn.contains("Task.ContainerDefinitions.PortMappings.ContainerPort"));
+    assert!(cfn.contains("ScalableTarget.ScheduledActions.ScalableTargetAction.MaxCapacity"));
+    assert!(cfn.contains("ScalingPolicy.ScalingTargetId"));
     assert_same(&cfn, &known_paths(&CFN), "CloudFormation (PascalCase)");
 }
 
@@ -106,4 +114,24 @@ fn cloudformation_members_map_to_ecs_api_names() {
         CFN.member(CFN.service_root, "PlacementStrategies").map(|m| m.canonical),
         Some("placementStrategy")
     );
+}
+
+#[test]
+fn scaling_members_keep_the_application_auto_scaling_api_names() {
+    // Its API is PascalCase too: canonical names are the API's, irregular
+    // ones (RoleARN) included, and CloudFormation-only members keep their own.
+    for (schema, root) in [(&API, API.scalable_target_root), (&CFN, CFN.scalable_target_root)] {
+        assert_eq!(schema.member(root, "RoleARN").map(|m| m.canonical), Some("RoleARN"));
+        assert_eq!(schema.member(root, "MinCapacity").map(|m| m.canonical), Some("MinCapacity"));
+    }
+    assert_eq!(
+        CFN.member(CFN.scalable_target_root, "ScheduledActions").map(|m| m.canonical),
+        Some("ScheduledActions")
+    );
+    let policy = CFN.scaling_policy_root;
+    assert_eq!(CFN.member(policy, "ScalingTargetId").map(|m| m.canonical), Some("ScalingTargetId"));
+    assert!(API.member(API.scaling_policy_root, "ScalingTargetId").is_none());
+    // The table keeps what the models require; what an ECSDeployment implies is the engine's business.
+    assert!(API.member(API.scalable_target_root, "ResourceId").is_some_and(|m| m.required));
+    assert!(CFN.member(policy, "PolicyType").is_some_and(|m| m.required));
 }

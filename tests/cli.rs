@@ -162,6 +162,46 @@ fn a_misspelled_key_exits_1_naming_its_exact_path_and_the_likely_key() {
     assert!(run.stderr.contains("0 of 1 definitions valid"), "{run}");
 }
 
+const AUTOSCALING_SAMPLE: &str = "samples/autoscaling-cloudformation.yaml";
+
+#[test]
+fn the_autoscaling_sample_is_valid_with_its_scaling() {
+    let run = ecskube(&["validate", AUTOSCALING_SAMPLE], None);
+    assert_eq!(run.code, 0, "{run}");
+    // Its one note is the launch type; the Scaling's unresolved ResourceId/RoleARN are implied.
+    assert_eq!(run.lines().len(), 1, "{run}");
+    assert!(run.lines()[0].contains("spec.Service.Properties.LaunchType: warning: "), "{run}");
+}
+
+#[test]
+fn scaling_errors_are_reported_at_their_exact_paths() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(AUTOSCALING_SAMPLE)).unwrap();
+    let broken = text
+        .replace("MinCapacity: 2", "MinCapacity: 20")
+        .replace("ECSServiceAverageCPUUtilization", "ECSServiceAverageCPU")
+        .replace("ServiceNamespace: ecs", "ServiceNamespace: dynamodb");
+    let dir = scratch();
+    let file = write(dir.path(), "scaling.yaml", &broken);
+    let run = ecskube(&["validate", arg(&file)], None);
+    assert_eq!(run.code, 1, "{run}");
+    assert_compiler_style(&run, arg(&file));
+    let errors: Vec<&str> = run.lines().into_iter().filter(|l| l.contains(": error: ")).collect();
+    let at = |path: &str| errors.iter().find(|l| l.contains(&format!(": {path}: error: "))).copied();
+    let target = "spec.Scaling.ScalableTarget.Properties";
+    let metric =
+        "spec.Scaling.CpuPolicy.Properties.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.PredefinedMetricType";
+    assert!(
+        at(&format!("{target}.MinCapacity")).is_some_and(|l| l.contains("MaxCapacity")),
+        "{run}"
+    );
+    assert!(at(&format!("{target}.ServiceNamespace")).is_some(), "{run}");
+    assert!(
+        at(metric).is_some_and(|l| l.contains("did you mean \"ECSServiceAverageCPUUtilization\"")),
+        "{run}"
+    );
+    assert_eq!(errors.len(), 3, "{run}");
+}
+
 #[test]
 fn a_missing_file_exits_2() {
     let dir = scratch();

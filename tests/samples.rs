@@ -33,6 +33,7 @@ const SAMPLES: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     ("irsa.json", "orders-api", "deployment", "orders-api", true),
+    ("autoscaling-cloudformation.yaml", "storefront", "deployment", "storefront", true),
 ];
 
 fn samples_dir() -> PathBuf {

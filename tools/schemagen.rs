@@ -1,6 +1,9 @@
 //! Generates `src/ecs/schema/generated.rs` from AWS's own models:
 //! botocore's ECS service model (camelCase) and the CloudFormation resource
-//! schemas for AWS::ECS::TaskDefinition / AWS::ECS::Service (PascalCase).
+//! schemas for AWS::ECS::TaskDefinition / AWS::ECS::Service (PascalCase);
+//! botocore's Application Auto Scaling model (PascalCase too) and the
+//! CloudFormation schemas for AWS::ApplicationAutoScaling::ScalableTarget /
+//! ScalingPolicy, for `spec.Scaling`.
 //!
 //! Shared (via `#[path]`) by `examples/gen_schema.rs` (`make schema`) and by
 //! `tests/aws_model_coverage.rs`, which fails when the checked-in table drifts
@@ -16,6 +19,12 @@ use std::path::Path;
 pub const API_MODEL: &str = "ecs-service-2.json";
 pub const CFN_TASK_SCHEMA: &str = "aws-ecs-taskdefinition.schema.json";
 pub const CFN_SERVICE_SCHEMA: &str = "aws-ecs-service.schema.json";
+pub const SCALING_API_MODEL: &str = "application-autoscaling-service-2.json";
+pub const CFN_SCALABLE_TARGET_SCHEMA: &str = "aws-applicationautoscaling-scalabletarget.schema.json";
+pub const CFN_SCALING_POLICY_SCHEMA: &str = "aws-applicationautoscaling-scalingpolicy.schema.json";
+/// The Application Auto Scaling requests `spec.Scaling` holds.
+pub const SCALABLE_TARGET_REQUEST: &str = "RegisterScalableTargetRequest";
+pub const SCALING_POLICY_REQUEST: &str = "PutScalingPolicyRequest";
 
 /// CloudFormation properties whose ECS API name differs by more than case.
 const CFN_ALIASES: &[(&str, &str)] = &[
@@ -78,8 +87,17 @@ fn string_kind(enums: &[String], min: Option<u64>, max: Option<u64>, pattern: Op
         "Kind::String {{ enums: &{enums:?}, min_len: {}, max_len: {}, pattern: {} }}",
         opt(min.map(|x| x as u32)),
         opt(max.map(|x| x as u32)),
-        opt(pattern)
+        opt(pattern.map(rust_pattern))
     )
+}
+
+/// AWS writes its patterns for Java's regex engine. The two constructs of
+/// its models the `regex` crate reads otherwise are rewritten to what Java
+/// means by them: a UTF-16 surrogate-pair range (every supplementary code
+/// point) and `\p{Print}` (POSIX printable ASCII in Java).
+fn rust_pattern(java: &str) -> String {
+    java.replace(r"\uD800\uDC00-\uDBFF\uDFFF", r"\x{10000}-\x{10FFFF}")
+        .replace(r"\p{Print}", "[[:print:]]")
 }
 
 fn member_line(name: &str, canonical: &str, shape: u16, required: bool, read_only: bool) -> String {
@@ -99,6 +117,9 @@ fn struct_kind(lines: &[String]) -> String {
 
 struct ApiGen<'a> {
     shapes: &'a Map<String, Value>,
+    /// Which botocore model `shapes` is: struct keys are per model, since
+    /// the ECS and Application Auto Scaling models reuse shape names.
+    model: &'static str,
     table: Table,
 }
 
@@ -111,7 +132,7 @@ impl ApiGen<'_> {
         match ty {
             "structure" if def.get("document").is_some() => self.table.leaf("document", "Kind::Any".into()),
             "structure" => {
-                let (id, fresh) = self.table.reserve(&format!("api:{name}"), name);
+                let (id, fresh) = self.table.reserve(&format!("api:{}:{name}", self.model), name);
                 if fresh {
                     let required = str_set(def.get("required"));
                     let mut lines = Vec::new();
@@ -171,7 +192,7 @@ impl ApiGen<'_> {
     /// A synthetic root: the input request's members, plus the describe
     /// output's extra members as read-only (accepted, ignored, not checked).
     fn root(&mut self, name: &str, input: &str, output: &str) -> u16 {
-        let (id, _) = self.table.reserve(&format!("api:{name}"), name);
+        let (id, _) = self.table.reserve(&format!("api:{}:{name}", self.model), name);
         let required = str_set(self.shapes[input].get("required"));
         let mut lines = Vec::new();
         let input_members = self.shapes[input]["members"].as_object().cloned().unwrap_or_default();
@@ -202,6 +223,10 @@ fn str_set(v: Option<&Value>) -> BTreeSet<String> {
 
 struct CfnGen<'a> {
     api: &'a Map<String, Value>,
+    /// Whether the paired API model spells members in PascalCase (Application
+    /// Auto Scaling): a property it lacks keeps its CloudFormation name as the
+    /// canonical one, rather than the ECS API's camelCase of it.
+    pascal_api: bool,
     table: Table,
 }
 
@@ -251,6 +276,7 @@ impl<'a> CfnGen<'a> {
             let paired = self.api_member(api, prop);
             let canonical = match &paired {
                 Some((n, _)) => n.clone(),
+                None if self.pascal_api => prop.clone(),
                 None => lower_first(prop),
             };
             let nested_api = paired.as_ref().and_then(|(_, s)| self.api_struct_of(s));
@@ -361,10 +387,19 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn emit(out: &mut String, static_name: &str, dialect: &str, table: &Table, task_root: u16, service_root: u16) {
+/// One dialect's entry points.
+struct Roots {
+    task: u16,
+    service: u16,
+    scalable_target: u16,
+    scaling_policy: u16,
+}
+
+fn emit(out: &mut String, static_name: &str, dialect: &str, table: &Table, roots: &Roots) {
     let _ = writeln!(
         out,
-        "pub static {static_name}: Schema = Schema {{\n    dialect: Dialect::{dialect},\n    task_root: {task_root},\n    service_root: {service_root},\n    shapes: &["
+        "pub static {static_name}: Schema = Schema {{\n    dialect: Dialect::{dialect},\n    task_root: {},\n    service_root: {},\n    scalable_target_root: {},\n    scaling_policy_root: {},\n    shapes: &[",
+        roots.task, roots.service, roots.scalable_target, roots.scaling_policy
     );
     for (i, s) in table.shapes.iter().enumerate() {
         let _ = writeln!(out, "    /* {i} */ Shape {{ name: {:?}, kind: {} }},", s.name, s.kind);
@@ -380,12 +415,26 @@ pub const API_SERVICE_ROOT: &str = "ServiceInput";
 pub fn generate(models: &Path) -> Result<String, String> {
     let api_model = read_json(models, API_MODEL)?;
     let api_shapes = api_model["shapes"].as_object().ok_or("ECS model has no shapes")?;
+    let scaling_model = read_json(models, SCALING_API_MODEL)?;
+    let scaling_shapes = scaling_model["shapes"]
+        .as_object()
+        .ok_or("Application Auto Scaling model has no shapes")?;
     let mut api = ApiGen {
         shapes: api_shapes,
+        model: "ecs",
         table: Table::default(),
     };
     let api_task = api.root(API_TASK_ROOT, "RegisterTaskDefinitionRequest", "TaskDefinition");
     let api_service = api.root(API_SERVICE_ROOT, "CreateServiceRequest", "Service");
+    // The requests themselves: `--cli-input-json` takes exactly their members.
+    api.shapes = scaling_shapes;
+    api.model = "application-autoscaling";
+    let api_roots = Roots {
+        task: api_task,
+        service: api_service,
+        scalable_target: api.shape(SCALABLE_TARGET_REQUEST),
+        scaling_policy: api.shape(SCALING_POLICY_REQUEST),
+    };
 
     // Pair CloudFormation definitions with the API's input shapes for canonical names.
     let mut pairing = api_shapes.clone();
@@ -399,25 +448,40 @@ pub fn generate(models: &Path) -> Result<String, String> {
     let service_schema = read_json(models, CFN_SERVICE_SCHEMA)?;
     let mut cfn = CfnGen {
         api: &pairing,
+        pascal_api: false,
         table: Table::default(),
     };
     let cfn_task = cfn.root(&task_schema, "TaskDefinition", API_TASK_ROOT);
     let cfn_service = cfn.root(&service_schema, "Service", API_SERVICE_ROOT);
+    // The scaling resources pair with their own API model's requests.
+    let target_schema = read_json(models, CFN_SCALABLE_TARGET_SCHEMA)?;
+    let policy_schema = read_json(models, CFN_SCALING_POLICY_SCHEMA)?;
+    cfn.api = scaling_shapes;
+    cfn.pascal_api = true;
+    let cfn_roots = Roots {
+        task: cfn_task,
+        service: cfn_service,
+        scalable_target: cfn.root(&target_schema, "ScalableTarget", SCALABLE_TARGET_REQUEST),
+        scaling_policy: cfn.root(&policy_schema, "ScalingPolicy", SCALING_POLICY_REQUEST),
+    };
 
     let mut out = String::from(
         "// @generated by `make schema` (tools/schemagen.rs) from AWS's models:\n\
-         // botocore ecs-service-2.json and the CloudFormation schemas for\n\
-         // AWS::ECS::TaskDefinition and AWS::ECS::Service. Do not edit by hand.\n\n\
+         // botocore ecs-service-2.json and application-autoscaling-service-2.json,\n\
+         // and the CloudFormation schemas for AWS::ECS::TaskDefinition,\n\
+         // AWS::ECS::Service, AWS::ApplicationAutoScaling::ScalableTarget and\n\
+         // AWS::ApplicationAutoScaling::ScalingPolicy. Do not edit by hand.\n\n\
          use super::{Dialect, Kind, Member, Schema, Shape};\n\n",
     );
-    emit(&mut out, "API", "Api", &api.table, api_task, api_service);
+    emit(&mut out, "API", "Api", &api.table, &api_roots);
     out.push('\n');
-    emit(&mut out, "CFN", "Cfn", &cfn.table, cfn_task, cfn_service);
+    emit(&mut out, "CFN", "Cfn", &cfn.table, &cfn_roots);
     Ok(out)
 }
 
 /// Every (shape path, member) pair a model defines, for the coverage test:
-/// `TaskDefinition.containerDefinitions.portMappings.containerPort` style.
+/// `Task.containerDefinitions.portMappings.containerPort` style (roots
+/// `Task`, `Service`, `ScalableTarget`, `ScalingPolicy`).
 pub fn model_member_paths(models: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
     let api_model = read_json(models, API_MODEL)?;
     let shapes = api_model["shapes"].as_object().ok_or("ECS model has no shapes")?;
@@ -431,8 +495,23 @@ pub fn model_member_paths(models: &Path) -> Result<(BTreeSet<String>, BTreeSet<S
             api.insert(format!("{root}.{m}"));
         }
     }
+    let scaling_model = read_json(models, SCALING_API_MODEL)?;
+    let scaling = scaling_model["shapes"]
+        .as_object()
+        .ok_or("Application Auto Scaling model has no shapes")?;
+    for (root, input) in [
+        ("ScalableTarget", SCALABLE_TARGET_REQUEST),
+        ("ScalingPolicy", SCALING_POLICY_REQUEST),
+    ] {
+        api_paths(scaling, input, root, &mut api, &mut Vec::new());
+    }
     let mut cfn = BTreeSet::new();
-    for (root, file) in [("Task", CFN_TASK_SCHEMA), ("Service", CFN_SERVICE_SCHEMA)] {
+    for (root, file) in [
+        ("Task", CFN_TASK_SCHEMA),
+        ("Service", CFN_SERVICE_SCHEMA),
+        ("ScalableTarget", CFN_SCALABLE_TARGET_SCHEMA),
+        ("ScalingPolicy", CFN_SCALING_POLICY_SCHEMA),
+    ] {
         let schema = read_json(models, file)?;
         cfn_paths(&schema, &schema, root, &mut cfn, &mut Vec::new());
     }

@@ -11,6 +11,9 @@ use serde_json::Value;
 pub enum Resource {
     Task,
     Service,
+    /// Application Auto Scaling, in `spec.Scaling` (see [`super::scaling`]).
+    ScalableTarget,
+    ScalingPolicy,
 }
 
 impl Resource {
@@ -18,6 +21,8 @@ impl Resource {
         match self {
             Resource::Task => "AWS::ECS::TaskDefinition",
             Resource::Service => "AWS::ECS::Service",
+            Resource::ScalableTarget => "AWS::ApplicationAutoScaling::ScalableTarget",
+            Resource::ScalingPolicy => "AWS::ApplicationAutoScaling::ScalingPolicy",
         }
     }
 
@@ -25,6 +30,25 @@ impl Resource {
         match self {
             Resource::Task => schema.task_root,
             Resource::Service => schema.service_root,
+            Resource::ScalableTarget => schema.scalable_target_root,
+            Resource::ScalingPolicy => schema.scaling_policy_root,
+        }
+    }
+
+    /// What one of these is called in messages: "task definition", "scaling policy".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Resource::Task => "task definition",
+            Resource::Service => "service",
+            Resource::ScalableTarget => "scalable target",
+            Resource::ScalingPolicy => "scaling policy",
+        }
+    }
+
+    fn service_name(self) -> &'static str {
+        match self {
+            Resource::Task | Resource::Service => "ECS",
+            Resource::ScalableTarget | Resource::ScalingPolicy => "Application Auto Scaling",
         }
     }
 }
@@ -69,7 +93,15 @@ pub fn locate<'a>(value: &'a Value, base: &Path, resource: Resource, report: &mu
             .error(
                 Code::InvalidType,
                 base.to_string(),
-                format!("an ECS {} definition must be an object", noun(resource)),
+                format!(
+                    "an {} {} must be an object",
+                    resource.service_name(),
+                    match resource {
+                        Resource::Task => "task definition",
+                        Resource::Service => "service definition",
+                        other => other.noun(),
+                    }
+                ),
             )
             .expected("an object")
             .found(show(value));
@@ -148,13 +180,6 @@ pub fn locate<'a>(value: &'a Value, base: &Path, resource: Resource, report: &mu
 }
 
 static EMPTY: Value = Value::Null;
-
-fn noun(resource: Resource) -> &'static str {
-    match resource {
-        Resource::Task => "task",
-        Resource::Service => "service",
-    }
-}
 
 fn unknown_wrapper_key(report: &mut Report, base: &Path, key: &str, allowed: &[&str]) {
     report

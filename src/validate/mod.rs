@@ -9,7 +9,8 @@ use crate::diag::{Code, Report};
 use crate::ecs::input::{locate, Form, Located, Resource};
 use crate::ecs::intrinsics::{contains_intrinsic, Evaluator, Provenance, Stack};
 use crate::ecs::model::{Service, TaskDefinition};
-use crate::ecs::schema::{Kind, Schema, ShapeId};
+use crate::ecs::scaling::{self, ScalableTarget, ScalingPolicy};
+use crate::ecs::schema::{Dialect, Kind, Schema, ShapeId};
 use crate::path::{Path, Seg};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -50,6 +51,16 @@ fn json_size_within(v: &Value, limit: usize) -> Result<(), usize> {
 /// is always the object's own Task, and the cluster is the Kubernetes one.
 const TASK_IMPLIED: &[&str] = &["family"];
 const SERVICE_IMPLIED: &[&str] = &["serviceName", "taskDefinition", "cluster"];
+/// What Application Auto Scaling needs to name the target, which is always
+/// this ECSDeployment's service; a policy needs no name of its own here.
+const SCALABLE_TARGET_IMPLIED: &[&str] = &["ServiceNamespace", "ResourceId", "ScalableDimension", "RoleARN"];
+const SCALING_POLICY_IMPLIED: &[&str] = &[
+    "PolicyName",
+    "ServiceNamespace",
+    "ResourceId",
+    "ScalableDimension",
+    "ScalingTargetId",
+];
 
 /// One definition after the structural check.
 #[derive(Debug, Clone)]
@@ -179,6 +190,9 @@ pub struct Input<'a> {
     pub name: Option<&'a str>,
     pub task: Option<(&'a Value, Path)>,
     pub service: Option<(&'a Value, Path)>,
+    /// Application Auto Scaling of the service (`spec.Scaling`): CloudFormation
+    /// resources by logical ID, or AWS CLI input JSON (see [`crate::ecs::scaling`]).
+    pub scaling: Option<(&'a Value, Path)>,
     /// Values for CloudFormation intrinsic functions (`spec.Parameters`, ...).
     pub stack: Stack,
 }
@@ -189,6 +203,10 @@ pub struct Analysis<'a> {
     pub report: Report,
     pub task: Option<Definition<'a, TaskDefinition>>,
     pub service: Option<Definition<'a, Service>>,
+    /// `spec.Scaling`'s scalable target (none without `spec.Scaling`).
+    pub scalable_target: Option<Definition<'a, ScalableTarget>>,
+    /// Its policies, in the order written (one that is not even an object is left out).
+    pub scaling_policies: Vec<Definition<'a, ScalingPolicy>>,
 }
 
 /// Parses, checks and models an input; reports every problem found.
@@ -203,11 +221,17 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
     let task = input
         .task
         .as_ref()
-        .and_then(|(v, p)| check_definition::<TaskDefinition>(v, p, Resource::Task, TASK_IMPLIED, &mut ev, &mut report));
+        .and_then(|(v, p)| check_definition::<TaskDefinition>(v, p, Resource::Task, TASK_IMPLIED, None, &mut ev, &mut report));
     let service = input
         .service
         .as_ref()
-        .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, &mut ev, &mut report));
+        .and_then(|(v, p)| check_definition::<Service>(v, p, Resource::Service, SERVICE_IMPLIED, None, &mut ev, &mut report));
+    let scaling = input
+        .scaling
+        .as_ref()
+        .filter(|(v, _)| !v.is_null())
+        .map(|(v, p)| check_scaling(v, p, &mut ev, &mut report))
+        .unwrap_or_default();
     // A rule never repeats a place the structural check (or evaluation) already reported.
     let mut structural: std::collections::HashSet<String> = report.errors().map(|d| d.path.clone()).collect();
     structural.extend(holes);
@@ -223,6 +247,7 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
     let mut semantic = Report::default();
     rules::check_implied_names(input.name, task.as_ref(), service.as_ref(), &mut semantic);
     rules::check_all(task.as_ref(), service.as_ref(), &mut semantic);
+    rules::check_scaling(scaling.target.as_ref(), scaling.target_id, &scaling.policies, &mut semantic);
     report
         .diagnostics
         .extend(semantic.diagnostics.into_iter().filter(|d| !under_structural(&d.path)));
@@ -231,6 +256,8 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
         let note = [task.as_ref().map(|t| &t.provenance), service.as_ref().map(|s| &s.provenance)]
             .into_iter()
             .flatten()
+            .chain(scaling.target.as_ref().map(|t| &t.provenance))
+            .chain(scaling.policies.iter().map(|p| &p.provenance))
             .find_map(|p| p.note(&d.path));
         if let Some(note) = note {
             d.message = format!("{} (value {note})", d.message);
@@ -244,7 +271,63 @@ pub fn analyze<'a>(input: &Input<'a>) -> Analysis<'a> {
         unresolved.diagnostics.append(&mut report.diagnostics);
         report = unresolved;
     }
-    Analysis { report, task, service }
+    Analysis {
+        report,
+        task,
+        service,
+        scalable_target: scaling.target,
+        scaling_policies: scaling.policies,
+    }
+}
+
+/// `spec.Scaling`, checked.
+#[derive(Default)]
+struct Scaling<'a> {
+    target: Option<Definition<'a, ScalableTarget>>,
+    /// The target's logical ID, in the CloudFormation form.
+    target_id: Option<&'a str>,
+    policies: Vec<Definition<'a, ScalingPolicy>>,
+}
+
+/// The scalable target and the policies, each checked as its own definition
+/// (with the same stack as the Task and the Service), in the dialect of the form.
+fn check_scaling<'a>(value: &'a Value, base: &Path, ev: &mut Eval<'_, '_>, report: &mut Report) -> Scaling<'a> {
+    let Some(parts) = scaling::split(value, base, report) else {
+        return Scaling::default();
+    };
+    let dialect = Some(parts.form.dialect());
+    let target_id = parts.target.as_ref().and_then(|t| t.logical_id);
+    let target = parts.target.and_then(|t| {
+        check_definition::<ScalableTarget>(
+            t.value,
+            &t.path,
+            Resource::ScalableTarget,
+            SCALABLE_TARGET_IMPLIED,
+            dialect,
+            ev,
+            report,
+        )
+    });
+    let policies = parts
+        .policies
+        .iter()
+        .filter_map(|p| {
+            check_definition::<ScalingPolicy>(
+                p.value,
+                &p.path,
+                Resource::ScalingPolicy,
+                SCALING_POLICY_IMPLIED,
+                dialect,
+                ev,
+                report,
+            )
+        })
+        .collect();
+    Scaling {
+        target,
+        target_id,
+        policies,
+    }
 }
 
 /// Evaluation state shared by the Task and the Service of one input.
@@ -259,10 +342,15 @@ fn check_definition<'a, T: DeserializeOwned + Default>(
     base: &Path,
     resource: Resource,
     implied: &'static [&'static str],
+    dialect: Option<Dialect>,
     ev: &mut Eval<'_, '_>,
     report: &mut Report,
 ) -> Option<Definition<'a, T>> {
-    let located = locate(value, base, resource, report)?;
+    let mut located = locate(value, base, resource, report)?;
+    // Where the keys cannot tell (both scaling dialects are PascalCase), the form did.
+    if let Some(d) = dialect {
+        located.dialect = d;
+    }
     // A CloudFormation resource's own Condition decides whether it exists at all.
     if located.form == Form::CfnResource {
         if let Some(condition) = value.get("Condition") {
@@ -275,7 +363,7 @@ fn check_definition<'a, T: DeserializeOwned + Default>(
                         format!(
                             "the resource's Condition {} is false, so CloudFormation would not create this {}",
                             crate::diag::show(condition),
-                            if resource == Resource::Task { "task definition" } else { "service" }
+                            resource.noun()
                         ),
                     )
                     .expected("a condition that is true (or no Condition)")

@@ -307,7 +307,7 @@ impl<'r> Checker<'r> {
                 .iter()
                 .find(|e| e.eq_ignore_ascii_case(&s))
                 .copied()
-                .or_else(|| did_you_mean(&s, enums.iter().copied()))
+                .or_else(|| did_you_mean_value(&s, enums))
             {
                 msg = format!("unsupported value; did you mean \"{close}\"?");
             }
@@ -512,6 +512,7 @@ fn placeholder_hint(value: &Value) -> &'static str {
 }
 
 pub use crate::spelling::did_you_mean;
+use crate::spelling::did_you_mean_value;
 
 /// A key as a diagnostic quotes it: the path already holds it whole.
 fn clip_key(key: &str) -> std::borrow::Cow<'_, str> {

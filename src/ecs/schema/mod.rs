@@ -1,6 +1,7 @@
 //! The ECS shapes as AWS models them, in the two spellings users paste:
 //! the ECS API (camelCase, botocore's model) and CloudFormation (PascalCase,
-//! the resource schemas). `generated.rs` is produced from those models by
+//! the resource schemas); beside them the Application Auto Scaling shapes of
+//! `spec.Scaling` (PascalCase in both, canonical names the API's). `generated.rs` is produced from those models by
 //! `make schema` (see tools/schemagen.rs) and checked against them by
 //! tests/aws_model_coverage.rs, so a new AWS field cannot go missing.
 
@@ -21,6 +22,11 @@ pub struct Schema {
     pub task_root: ShapeId,
     /// Root of a service (input members plus read-only describe members).
     pub service_root: ShapeId,
+    /// Root of an Application Auto Scaling scalable target (`register-scalable-target`
+    /// input, or AWS::ApplicationAutoScaling::ScalableTarget).
+    pub scalable_target_root: ShapeId,
+    /// Root of a scaling policy (`put-scaling-policy` input, or AWS::ApplicationAutoScaling::ScalingPolicy).
+    pub scaling_policy_root: ShapeId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +90,8 @@ pub enum Kind {
 pub struct Member {
     /// The key as this dialect spells it.
     pub name: &'static str,
-    /// The ECS API (camelCase) name every rule uses, whatever the dialect.
+    /// The API name every rule uses, whatever the dialect (ECS: camelCase;
+    /// Application Auto Scaling: its API's PascalCase).
     pub canonical: &'static str,
     pub shape: ShapeId,
     pub required: bool,

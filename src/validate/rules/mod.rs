@@ -9,6 +9,7 @@ pub use task::is_ecs_name;
 mod limits;
 mod network;
 mod references;
+mod scaling;
 mod service;
 mod task;
 mod windows;
@@ -16,6 +17,7 @@ mod windows;
 use super::Definition;
 use crate::diag::Report;
 use crate::ecs::model::{Service, TaskDefinition};
+use crate::ecs::scaling::{ScalableTarget, ScalingPolicy};
 
 pub type Task<'x, 'a> = &'x Definition<'a, TaskDefinition>;
 pub type Svc<'x, 'a> = &'x Definition<'a, Service>;
@@ -85,4 +87,15 @@ pub fn check_all(task: Option<&Definition<'_, TaskDefinition>>, service: Option<
         service::check(s, task, report);
         limits::check_service(s, report);
     }
+}
+
+/// `spec.Scaling`: the target is the service, capacities and policy types agree.
+/// `target_id` is the scalable target's logical ID (CloudFormation form).
+pub fn check_scaling(
+    target: Option<&Definition<'_, ScalableTarget>>,
+    target_id: Option<&str>,
+    policies: &[Definition<'_, ScalingPolicy>],
+    report: &mut Report,
+) {
+    scaling::check(target, target_id, policies, report);
 }
