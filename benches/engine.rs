@@ -198,10 +198,18 @@ fn admission(c: &mut Criterion) {
                 |object| {
                     let doc = admission::document(&request, object);
                     black_box(
-                        admission::evaluate(&request, Some(doc), None, Default::default(), Vec::new(), &policy, &Default::default())
-                            .report
-                            .diagnostics
-                            .len(),
+                        admission::evaluate(
+                            &request,
+                            Some(doc),
+                            None,
+                            Default::default(),
+                            Vec::new(),
+                            &policy,
+                            &Default::default(),
+                        )
+                        .report
+                        .diagnostics
+                        .len(),
                     )
                 },
                 criterion::BatchSize::SmallInput,
@@ -210,7 +218,15 @@ fn admission(c: &mut Criterion) {
         c.bench_function(&format!("admission_{name}_validate_whole"), |b| {
             b.iter(|| {
                 let (request, doc, old) = parse_review(black_box(bytes)).into_parts();
-                let e = admission::evaluate(&request, doc, old.as_ref(), Default::default(), Vec::new(), &policy, &Default::default());
+                let e = admission::evaluate(
+                    &request,
+                    doc,
+                    old.as_ref(),
+                    Default::default(),
+                    Vec::new(),
+                    &policy,
+                    &Default::default(),
+                );
                 let response = admission::validation_response(&request, &e.report.diagnostics);
                 black_box(serde_json::to_vec(&response.into_review()).unwrap().len())
             })

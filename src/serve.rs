@@ -1,8 +1,8 @@
 //! `ecskube serve`: the admission webhook and the controller in one process
 //! (`--webhook-only` / `--controller-only` split them).
 
-use crate::offload::Offload;
 use crate::integrations::IntegrationsStore;
+use crate::offload::Offload;
 use crate::policy::PolicyStore;
 use crate::supervisor::Supervisor;
 use crate::webhook::certificates;

@@ -527,6 +527,62 @@ fn the_webhook_account_can_only_dry_run_and_the_controller_stays_out_of_system_n
     let out = run(&controller, &["create", "-f", "-"], Some(&deployment(&t.ns)));
     assert!(out.success(), "{}", out.stderr);
 
+    // PersistentVolumes (EFS volumes are cluster-scoped): only EFS CSI ones
+    // labelled as ecskube's. A stolen token cannot mount a node's disk.
+    let volume = |name: &str, source: Value, labelled: bool| {
+        let mut pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+                            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": ""}});
+        for (k, v) in source.as_object().unwrap() {
+            pv["spec"][k] = v.clone();
+        }
+        if labelled {
+            pv["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "ecskube"});
+        }
+        pv.to_string()
+    };
+    let host_path = json!({"hostPath": {"path": "/"}});
+    let efs = json!({"csi": {"driver": "efs.csi.aws.com", "volumeHandle": "fs-0123456789abcdef0"}});
+    let other_driver = json!({"csi": {"driver": "ebs.csi.aws.com", "volumeHandle": "vol-1"}});
+    for (name, source, labelled) in [
+        ("stolen-root", &host_path, true),
+        ("stolen-ebs", &other_driver, true),
+        ("unlabelled-efs", &efs, false),
+    ] {
+        let out = run(&controller, &["create", "-f", "-"], Some(&volume(name, source.clone(), labelled)));
+        assert!(
+            !out.success() && out.stderr.contains("ecskube-controller-volumes"),
+            "the controller's token created PersistentVolume {name}: {}",
+            out.stderr
+        );
+    }
+    let out = run(&controller, &["create", "-f", "-"], Some(&volume("sec-efs", efs.clone(), true)));
+    assert!(out.success(), "{}", out.stderr);
+    // ... and deletes only ecskube's: an admin's volume stays.
+    cluster
+        .apply(&volume("admins-volume", host_path.clone(), false))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let out = run(&controller, &["delete", "pv", "admins-volume"], None);
+    assert!(
+        !out.success() && out.stderr.contains("ecskube-controller-volumes"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        &controller,
+        &["label", "pv", "admins-volume", "app.kubernetes.io/managed-by=ecskube"],
+        None,
+    );
+    assert!(
+        !out.success() && out.stderr.contains("ecskube-controller-volumes"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&controller, &["delete", "pv", "sec-efs"], None);
+    assert!(out.success(), "{}", out.stderr);
+    cluster
+        .kubectl_ok(&["delete", "pv", "admins-volume"], None)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
     // Neither reads Secrets outside ecskube's own namespace (the webhook's
     // certificates live there).
     for kc in [&webhook, &controller] {

@@ -89,15 +89,30 @@ fn secrets_become_one_external_secret_whose_target_is_the_secret_the_pods_read()
     assert_eq!(es["apiVersion"], "external-secrets.io/v1");
     assert_eq!(es["metadata"]["name"], "app-secrets");
     assert_eq!(es["spec"]["target"]["name"], "app-secrets");
-    assert_eq!(es["spec"]["secretStoreRef"], json!({"name": "aws-sm", "kind": "ClusterSecretStore"}));
+    assert_eq!(
+        es["spec"]["secretStoreRef"],
+        json!({"name": "aws-sm", "kind": "ClusterSecretStore"})
+    );
     let data = es["spec"]["data"].as_array().unwrap();
     let item = |k: &str| data.iter().find(|d| d["secretKey"] == k).unwrap();
     assert_eq!(item("DB_USER")["remoteRef"], json!({"key": SM, "property": "username"}));
-    assert_eq!(item("DB_PASS")["remoteRef"], json!({"key": SM, "property": "password", "version": "AWSPREVIOUS"}));
-    assert_eq!(item("WHOLE")["remoteRef"], json!({"key": SM, "version": "uuid/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"}));
+    assert_eq!(
+        item("DB_PASS")["remoteRef"],
+        json!({"key": SM, "property": "password", "version": "AWSPREVIOUS"})
+    );
+    assert_eq!(
+        item("WHOLE")["remoteRef"],
+        json!({"key": SM, "version": "uuid/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"})
+    );
     // Cross-account parameter: the whole ARN, from the Parameter Store store.
-    assert_eq!(item("TOKEN")["remoteRef"]["key"], "arn:aws:ssm:us-east-1:444455556666:parameter/shared/token");
-    assert_eq!(item("TOKEN")["sourceRef"]["storeRef"], json!({"name": "aws-ps", "kind": "SecretStore"}));
+    assert_eq!(
+        item("TOKEN")["remoteRef"]["key"],
+        "arn:aws:ssm:us-east-1:444455556666:parameter/shared/token"
+    );
+    assert_eq!(
+        item("TOKEN")["sourceRef"]["storeRef"],
+        json!({"name": "aws-ps", "kind": "SecretStore"})
+    );
     assert_eq!(item("FLAG")["remoteRef"]["key"], "feature-flag");
     // The pods read exactly those keys of that Secret; nothing to create by hand.
     let env = &out.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"];
@@ -105,7 +120,11 @@ fn secrets_become_one_external_secret_whose_target_is_the_secret_the_pods_read()
         assert_eq!(e["valueFrom"]["secretKeyRef"]["name"], "app-secrets");
         assert!(data.iter().any(|d| d["secretKey"] == e["valueFrom"]["secretKeyRef"]["key"]));
     }
-    assert!(out.warning("spec.Task.containerDefinitions[0].secrets").is_none(), "{:?}", out.warnings);
+    assert!(
+        out.warning("spec.Task.containerDefinitions[0].secrets").is_none(),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]
@@ -141,9 +160,17 @@ fn registry_credentials_become_a_templated_docker_config_secret() {
     assert_eq!(target["template"]["type"], "kubernetes.io/dockerconfigjson");
     let config: Value = serde_json::from_str(target["template"]["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
     assert!(config["auths"]["registry.example.com"]["username"].is_string());
-    let keys: Vec<&Value> = es["spec"]["data"].as_array().unwrap().iter().map(|d| &d["remoteRef"]["property"]).collect();
+    let keys: Vec<&Value> = es["spec"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["remoteRef"]["property"])
+        .collect();
     assert_eq!(keys, [&json!("username"), &json!("password")]);
-    assert_eq!(out.one("Deployment")["spec"]["template"]["spec"]["imagePullSecrets"][0]["name"], "app-registry");
+    assert_eq!(
+        out.one("Deployment")["spec"]["template"]["spec"]["imagePullSecrets"][0]["name"],
+        "app-registry"
+    );
     assert!(out.warning("spec.Task.containerDefinitions[0].repositoryCredentials").is_none());
 }
 
@@ -163,14 +190,23 @@ const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgrou
 fn target_groups_are_kept_with_ip_targets_for_awsvpc_tasks() {
     let out = run(
         web_task("awsvpc"),
-        Some(lb_service(json!([{"containerName": "web", "containerPort": 80, "targetGroupArn": TG}]))),
+        Some(lb_service(
+            json!([{"containerName": "web", "containerPort": 80, "targetGroupArn": TG}]),
+        )),
         everything(),
     );
     let tgb = out.one("TargetGroupBinding");
     assert_eq!(tgb["apiVersion"], "elbv2.k8s.aws/v1beta1");
     assert_eq!(tgb["metadata"]["name"], "app-web-80");
-    assert_eq!(tgb["spec"], json!({"targetGroupARN": TG, "targetType": "ip", "serviceRef": {"name": "app", "port": 80}}));
-    assert_eq!(out.one("Service")["spec"]["type"], "ClusterIP", "no new load balancer: the target group's");
+    assert_eq!(
+        tgb["spec"],
+        json!({"targetGroupARN": TG, "targetType": "ip", "serviceRef": {"name": "app", "port": 80}})
+    );
+    assert_eq!(
+        out.one("Service")["spec"]["type"],
+        "ClusterIP",
+        "no new load balancer: the target group's"
+    );
     // Exclusive ownership of the target group is the default, and said.
     let warned = out.warning("spec.Service.loadBalancers[0].targetGroupArn").unwrap();
     assert!(warned.contains("--target-group-multi-cluster"), "{warned}");
@@ -182,7 +218,9 @@ fn bridge_tasks_register_nodes_on_a_node_port_and_multi_cluster_is_an_option() {
     integrations.target_group_binding = Some(TargetGroupBindings { multi_cluster: true });
     let out = run(
         web_task("bridge"),
-        Some(lb_service(json!([{"containerName": "web", "containerPort": 80, "targetGroupArn": TG}]))),
+        Some(lb_service(
+            json!([{"containerName": "web", "containerPort": 80, "targetGroupArn": TG}]),
+        )),
         integrations,
     );
     let tgb = out.one("TargetGroupBinding");
@@ -212,7 +250,9 @@ fn efs_task(efs: Value) -> Value {
 #[test]
 fn efs_volumes_become_a_bound_persistent_volume_and_claim() {
     let out = run(
-        efs_task(json!({"fileSystemId": "fs-0123456789abcdef0", "rootDirectory": "/exports/app", "transitEncryption": "ENABLED", "transitEncryptionPort": 2999})),
+        efs_task(
+            json!({"fileSystemId": "fs-0123456789abcdef0", "rootDirectory": "/exports/app", "transitEncryption": "ENABLED", "transitEncryptionPort": 2999}),
+        ),
         None,
         everything(),
     );
@@ -241,8 +281,10 @@ fn efs_volumes_become_a_bound_persistent_volume_and_claim() {
 #[test]
 fn efs_access_points_iam_and_plain_text_map_or_warn() {
     let out = run(
-        efs_task(json!({"fileSystemId": "fs-01234567", "rootDirectory": "/", "transitEncryption": "ENABLED",
-                        "authorizationConfig": {"accessPointId": "fsap-0123456789abcdef0", "iam": "ENABLED"}})),
+        efs_task(
+            json!({"fileSystemId": "fs-01234567", "rootDirectory": "/", "transitEncryption": "ENABLED",
+                        "authorizationConfig": {"accessPointId": "fsap-0123456789abcdef0", "iam": "ENABLED"}}),
+        ),
         None,
         everything(),
     );
@@ -273,4 +315,123 @@ fn environment_files_name_the_s3_object_whose_variables_will_be_missing() {
     let out = run(task, None, everything());
     let w = out.warning("spec.Task.containerDefinitions[0].environmentFiles[0]").unwrap();
     assert!(w.contains("arn:aws:s3:::config-bucket/app.env") && w.contains("\"app\""), "{w}");
+}
+
+fn scaled(scaling: Value, service: Value) -> Out {
+    let v = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "app", "namespace": "ns"},
+                   "spec": {"Task": web_task("awsvpc"), "Service": service, "Scaling": scaling}});
+    let doc = EcsDocument::classify(v);
+    let analysis = doc.analyze();
+    assert!(!analysis.report.has_errors(), "{:?}", analysis.report.diagnostics);
+    let converted = convert_with(&analysis, &doc.meta(&analysis), &Options::default()).unwrap();
+    Out {
+        objects: converted.objects.iter().map(|o| serde_json::to_value(o).unwrap()).collect(),
+        warnings: converted
+            .report
+            .diagnostics
+            .iter()
+            .map(|d| (d.path.clone(), d.message.clone()))
+            .collect(),
+    }
+}
+
+fn cli_scaling(min: i64, max: i64, policies: Value) -> Value {
+    json!({"ScalableTarget": {"ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount", "ResourceId": "service/c/app",
+                              "MinCapacity": min, "MaxCapacity": max},
+           "ScalingPolicies": policies})
+}
+
+fn tracking(name: &str, metric: &str, target: f64, extra: Value) -> Value {
+    let mut config = json!({"TargetValue": target, "PredefinedMetricSpecification": {"PredefinedMetricType": metric}});
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    json!({"PolicyName": name, "ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount", "ResourceId": "service/c/app",
+           "PolicyType": "TargetTrackingScaling", "TargetTrackingScalingPolicyConfiguration": config})
+}
+
+#[test]
+fn target_tracking_on_cpu_and_memory_becomes_one_hpa_with_both_metrics_and_the_cooldowns() {
+    let out = scaled(
+        cli_scaling(
+            2,
+            10,
+            json!([
+                tracking(
+                    "cpu",
+                    "ECSServiceAverageCPUUtilization",
+                    60.0,
+                    json!({"ScaleOutCooldown": 60, "ScaleInCooldown": 120})
+                ),
+                tracking("mem", "ECSServiceAverageMemoryUtilization", 75.4, json!({"ScaleInCooldown": 600}))
+            ]),
+        ),
+        json!({"serviceName": "app", "desiredCount": 3}),
+    );
+    let hpa = out.one("HorizontalPodAutoscaler");
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"],
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"})
+    );
+    assert_eq!(
+        (hpa["spec"]["minReplicas"].clone(), hpa["spec"]["maxReplicas"].clone()),
+        (json!(2), json!(10))
+    );
+    let metric = |i: usize| {
+        (
+            hpa["spec"]["metrics"][i]["resource"]["name"].clone(),
+            hpa["spec"]["metrics"][i]["resource"]["target"].clone(),
+        )
+    };
+    assert_eq!(metric(0), (json!("cpu"), json!({"type": "Utilization", "averageUtilization": 60})));
+    assert_eq!(
+        metric(1),
+        (json!("memory"), json!({"type": "Utilization", "averageUtilization": 75}))
+    );
+    // The memory policy's scale-out cooldown is ECS's default (300 s); the longest window wins.
+    assert_eq!(hpa["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 300);
+    assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 600);
+    assert!(hpa["spec"]["behavior"]["scaleDown"].get("selectPolicy").is_none());
+    // desiredCount stays the Deployment's initial count.
+    assert_eq!(out.one("Deployment")["spec"]["replicas"], 3);
+}
+
+#[test]
+fn what_an_hpa_cannot_track_is_warned_and_disable_scale_in_turns_scale_down_off() {
+    let mut alb = tracking("alb", "ALBRequestCountPerTarget", 1000.0, json!({}));
+    alb["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["ResourceLabel"] =
+        json!("app/web/0123456789abcdef/targetgroup/web/0123456789abcdef");
+    let step = json!({"PolicyName": "step", "PolicyType": "StepScaling", "ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount",
+                      "ResourceId": "service/c/app", "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity",
+                      "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}});
+    let cpu = tracking("cpu", "ECSServiceAverageCPUUtilization", 50.0, json!({"DisableScaleIn": true}));
+    let out = scaled(cli_scaling(0, 4, json!([alb, step, cpu])), json!({"serviceName": "app"}));
+    let hpa = out.one("HorizontalPodAutoscaler");
+    assert_eq!(hpa["spec"]["metrics"].as_array().unwrap().len(), 1);
+    assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["selectPolicy"], "Disabled");
+    assert_eq!(hpa["spec"]["minReplicas"], 1, "an HPA keeps at least one replica");
+    let warned = |needle: &str| out.warnings.iter().any(|(_, m)| m.contains(needle));
+    assert!(warned("ALBRequestCountPerTarget"), "{:?}", out.warnings);
+    assert!(warned("StepScaling policy \"step\""), "{:?}", out.warnings);
+    assert!(warned("at least 1 replica"), "{:?}", out.warnings);
+}
+
+#[test]
+fn without_a_policy_the_hpa_can_follow_there_is_none_and_desired_count_rules() {
+    let step = json!({"PolicyName": "step", "PolicyType": "StepScaling", "ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount",
+                      "ResourceId": "service/c/app", "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity",
+                      "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}});
+    let out = scaled(cli_scaling(1, 3, json!([step])), json!({"serviceName": "app", "desiredCount": 2}));
+    assert!(out.all("HorizontalPodAutoscaler").is_empty());
+    assert!(
+        out.warnings.iter().any(|(_, m)| m.contains("desiredCount stays")),
+        "{:?}",
+        out.warnings
+    );
+    let daemon = scaled(
+        cli_scaling(1, 3, json!([tracking("cpu", "ECSServiceAverageCPUUtilization", 50.0, json!({}))])),
+        json!({"serviceName": "app", "schedulingStrategy": "DAEMON"}),
+    );
+    assert!(daemon.all("HorizontalPodAutoscaler").is_empty());
+    assert!(daemon.warnings.iter().any(|(_, m)| m.contains("DAEMON")));
 }

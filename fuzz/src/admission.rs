@@ -39,7 +39,15 @@ pub fn check(data: &[u8]) {
     let _ = rejudge(&review);
     let object = review.object.clone();
     let (req, doc, old) = review.into_parts();
-    let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default(), &Default::default());
+    let eval = evaluate(
+        &req,
+        doc,
+        old.as_ref(),
+        FromConfigMaps::default(),
+        Vec::new(),
+        &Policy::default(),
+        &Default::default(),
+    );
     let diagnostics = eval.report.diagnostics;
     if let Some(c) = &eval.converted {
         super::check_objects(&c.objects);

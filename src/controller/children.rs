@@ -5,8 +5,8 @@
 
 use crate::crd::ECSDeployment;
 use crate::translate::Object;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use crate::translate::OWNER_UID_LABEL;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, PodSpec, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -225,10 +225,7 @@ pub fn applies_replicas(live: &ObjectMeta, manager: &str) -> bool {
         e.manager.as_deref() == Some(manager)
             && e.operation.as_deref() == Some("Apply")
             && e.subresource.as_deref().unwrap_or("").is_empty()
-            && e.fields_v1
-                .as_ref()
-                .and_then(|f| f.0.pointer("/f:spec/f:replicas"))
-                .is_some()
+            && e.fields_v1.as_ref().and_then(|f| f.0.pointer("/f:spec/f:replicas")).is_some()
     })
 }
 
@@ -488,7 +485,13 @@ mod tests {
             .collect();
         assert_eq!(
             stale,
-            ["DaemonSet/web", "Service/old", "Service/web", "ServiceAccount/web", "HorizontalPodAutoscaler/web"]
+            [
+                "DaemonSet/web",
+                "Service/old",
+                "Service/web",
+                "ServiceAccount/web",
+                "HorizontalPodAutoscaler/web"
+            ]
         );
     }
 

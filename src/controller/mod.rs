@@ -17,12 +17,12 @@ use crate::crd::ECSDeployment;
 use crate::integrations::IntegrationsStore;
 use crate::offload::Offload;
 use crate::policy::PolicyStore;
+use children::ChildKind;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use children::ChildKind;
-use kube::api::DynamicObject;
 use kube::runtime::{controller, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -320,9 +320,10 @@ fn custom_children(
             }
         }
     };
-    let config = watcher::Config::default()
-        .any_semantic()
-        .labels(&format!("{}={}", crate::translate::MANAGED_BY_LABEL, crate::translate::MANAGER));
+    let config =
+        watcher::Config::default()
+            .any_semantic()
+            .labels(&format!("{}={}", crate::translate::MANAGED_BY_LABEL, crate::translate::MANAGER));
     let changes = integrations.changes();
     // Wait for the kind (checking at each change), then watch; the watch's
     // errors (the CRD removed) are retried with backoff, never surfaced.

@@ -439,7 +439,7 @@ fn judge(doc: &EcsDocument, namespace: &str, policy: &Policy, integrations: &Int
             describe(&ConvertError::Invalid(analysis.report.clone())),
         ));
     }
-    let denials = policy.check(namespace, &analysis);
+    let denials = policy.check_in(namespace, &analysis, integrations);
     if !denials.is_empty() {
         let listed = summarize(&shareable(denials), 5);
         return Err(Problem::new(

@@ -10,9 +10,9 @@
 
 use super::children::ChildKind;
 use crate::translate::{MANAGED_BY_LABEL, MANAGER, OWNER_NAMESPACE_LABEL};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service, ServiceAccount};
 use kube::api::DynamicObject;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -82,7 +82,9 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
     let (autoscalers, hpa) = one::<HorizontalPodAutoscaler>(client, namespace, &config);
     // A namespace-scoped controller still sees only its namespace's volumes.
     let volume_config = match namespace {
-        Some(ns) => config.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{OWNER_NAMESPACE_LABEL}={ns}")),
+        Some(ns) => config
+            .clone()
+            .labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{OWNER_NAMESPACE_LABEL}={ns}")),
         None => config.clone(),
     };
     let (volumes, pv) = {

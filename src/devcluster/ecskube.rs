@@ -294,7 +294,13 @@ impl Installation {
     }
 
     /// [`Installation::install`] with flags for both processes (`both_args`).
-    pub fn install_with(cluster: &DevCluster, binary: &Path, manifests: &Path, webhook_args: &[String], both_args: &[String]) -> Result<Self> {
+    pub fn install_with(
+        cluster: &DevCluster,
+        binary: &Path,
+        manifests: &Path,
+        webhook_args: &[String],
+        both_args: &[String],
+    ) -> Result<Self> {
         cluster.kubectl_ok(&["apply", "-k", &manifests.to_string_lossy()], None)?;
         install_crd(cluster)?;
         let policy = cluster.kubectl_ok(

@@ -17,6 +17,14 @@ impl Policy {
     pub fn check(&self, namespace: &str, analysis: &Analysis<'_>) -> Vec<Diagnostic> {
         self.effective(namespace).check(analysis)
     }
+
+    /// [`Policy::check`] in a cluster running `integrations`: the Service
+    /// type judged is the one the translation makes there (ClusterIP or
+    /// NodePort for target groups kept with TargetGroupBindings).
+    pub fn check_in(&self, namespace: &str, analysis: &Analysis<'_>, integrations: &crate::translate::Integrations) -> Vec<Diagnostic> {
+        self.effective(namespace)
+            .check_with(analysis, integrations.target_group_binding.is_some())
+    }
 }
 
 /// Collects denials, each naming its rule.
@@ -53,6 +61,11 @@ type Svc<'d, 'a> = &'d Definition<'a, Service>;
 impl Effective {
     /// The denials for one analyzed object.
     pub fn check(&self, analysis: &Analysis<'_>) -> Vec<Diagnostic> {
+        self.check_with(analysis, false)
+    }
+
+    /// `bound`: target groups are kept with TargetGroupBindings.
+    pub fn check_with(&self, analysis: &Analysis<'_>, bound: bool) -> Vec<Diagnostic> {
         let mut d = Denials {
             rules: self,
             out: Vec::new(),
@@ -70,7 +83,7 @@ impl Effective {
             self.check_service(s, &mut d);
         }
         if let Some(t) = &analysis.task {
-            self.check_service_type(t, analysis.service.as_ref(), &mut d);
+            self.check_service_type(t, analysis.service.as_ref(), bound, &mut d);
         }
         for (i, rule) in self.fields.iter().enumerate() {
             let name = rule.name.clone().unwrap_or_else(|| format!("{}[{i}]", d.rule("fields")));
@@ -432,19 +445,19 @@ impl Effective {
 
     /// The type of the Service the translation would create, judged where the
     /// user decides it: `loadBalancers` make a LoadBalancer.
-    fn check_service_type(&self, t: Task, s: Option<Svc>, d: &mut Denials) {
+    fn check_service_type(&self, t: Task, s: Option<Svc>, bound: bool, d: &mut Denials) {
         let allowed = &self.allowed_service_types;
         if allowed.is_empty() {
             return;
         }
-        let Some(kind) = crate::translate::service_type(&t.model, s.map(|s| &s.model), false) else {
+        let Some(kind) = crate::translate::service_type(&t.model, s.map(|s| &s.model), bound) else {
             return;
         };
         if allowed.iter().any(|a| a.as_str() == kind) {
             return;
         }
-        let path = match (kind, s) {
-            ("LoadBalancer", Some(s)) => at!(s, "loadBalancers"),
+        let path = match s {
+            Some(s) if !s.model.load_balancers.is_empty() => at!(s, "loadBalancers"),
             _ => at!(t, "containerDefinitions"),
         };
         let names: Vec<String> = allowed.iter().map(|a| ServiceType::as_str(*a).to_string()).collect();
@@ -789,6 +802,75 @@ mod tests {
     }
 
     #[test]
+    fn the_service_type_judged_is_the_one_made_where_target_groups_are_bound() {
+        let p = policy("allowedServiceTypes: [ClusterIP]");
+        let doc = deployment(
+            "dev",
+            json!({"family": "x", "networkMode": "awsvpc", "containerDefinitions": [{"name": "c", "image": "nginx", "portMappings": [{"containerPort": 80}]}]}),
+            Some(
+                json!({"serviceName": "x", "loadBalancers": [{"containerName": "c", "containerPort": 80,
+                        "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1"}]}),
+            ),
+        );
+        let analysis = doc.analyze();
+        let bound = crate::translate::Integrations {
+            target_group_binding: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(p.check("dev", &analysis).len(), 1, "a LoadBalancer without the controller");
+        assert!(
+            p.check_in("dev", &analysis, &bound).is_empty(),
+            "ClusterIP with a TargetGroupBinding"
+        );
+    }
+
+    #[test]
+    fn secrets_target_groups_and_file_systems_must_be_the_namespaces() {
+        let p = policy(
+            "allowedSecretArns: ['arn:aws:secretsmanager:*:1:secret:team-a/*', '/team-a/*']\n\
+             allowedTargetGroupArns: ['arn:aws:elasticloadbalancing:*:1:targetgroup/team-a-*']\n\
+             allowedEfsFileSystems: ['fs-0aaa*']",
+        );
+        let task = |secret: &str, registry: &str, fs: &str| {
+            json!({"family": "x", "volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": fs}}],
+                   "containerDefinitions": [{"name": "c", "image": "nginx", "portMappings": [{"containerPort": 80}],
+                     "secrets": [{"name": "S", "valueFrom": secret}],
+                     "repositoryCredentials": {"credentialsParameter": registry}}]})
+        };
+        let service =
+            |tg: &str| json!({"serviceName": "x", "loadBalancers": [{"containerName": "c", "containerPort": 80, "targetGroupArn": tg}]});
+        let ours = deployment(
+            "dev",
+            task(
+                "arn:aws:secretsmanager:us-east-1:1:secret:team-a/db-AbCdEf:password::",
+                "/team-a/registry",
+                "fs-0aaa1111",
+            ),
+            Some(service("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/team-a-web/0123")),
+        );
+        assert!(denials(&p, &ours).is_empty(), "{:?}", denials(&p, &ours));
+        let theirs = deployment(
+            "dev",
+            task(
+                "arn:aws:secretsmanager:us-east-1:1:secret:team-b/db-AbCdEf",
+                "team-b-registry",
+                "fs-0bbb2222",
+            ),
+            Some(service("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/team-b-web/0123")),
+        );
+        let found: Vec<String> = denials(&p, &theirs).into_iter().map(|(path, _)| path).collect();
+        assert_eq!(
+            found,
+            [
+                "spec.Task.containerDefinitions[0].secrets[0].valueFrom",
+                "spec.Task.containerDefinitions[0].repositoryCredentials.credentialsParameter",
+                "spec.Task.volumes[0].efsVolumeConfiguration.fileSystemId",
+                "spec.Service.loadBalancers[0].targetGroupArn",
+            ]
+        );
+    }
+
+    #[test]
     fn task_roles_must_match_an_allowed_pattern() {
         let p = policy(
             "allowedTaskRoleArns: ['arn:aws:iam::123456789012:role/apps-*']\nnamespaces: {ci: {allowedTaskRoleArns: ['arn:aws:iam::123456789012:role/ci-runner']}}",
@@ -1027,6 +1109,9 @@ namespaces:
             ("requireContainerMemory", "true"),
             ("requireNonRoot", "true"),
             ("allowedTaskRoleArns", "['arn:aws:iam::1:role/*']"),
+            ("allowedSecretArns", "['/a/*']"),
+            ("allowedTargetGroupArns", "['arn:*']"),
+            ("allowedEfsFileSystems", "['fs-1*']"),
             ("allowedServiceTypes", "[ClusterIP]"),
             ("loadBalancerSourceRanges", "[10.0.0.0/8]"),
             ("denyDaemon", "true"),

@@ -49,9 +49,7 @@ fn bounded(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let hash = s
-        .bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     let head: String = s.chars().take(max - 9).collect();
     format!("{}-{hash:08x}", head.trim_end_matches(['-', '.']))
 }
@@ -167,9 +165,18 @@ mod tests {
     #[test]
     fn volume_handles_in_the_drivers_format() {
         let h = |v: Value| volume_handle(&v);
-        assert_eq!(h(json!({"fileSystemId": "fs-0123456789abcdef0"})).as_deref(), Some("fs-0123456789abcdef0"));
-        assert_eq!(h(json!({"fileSystemId": "fs-01234567", "rootDirectory": "/"})).as_deref(), Some("fs-01234567"));
-        assert_eq!(h(json!({"fileSystemId": "fs-01234567", "rootDirectory": "/data/app"})).as_deref(), Some("fs-01234567:/data/app"));
+        assert_eq!(
+            h(json!({"fileSystemId": "fs-0123456789abcdef0"})).as_deref(),
+            Some("fs-0123456789abcdef0")
+        );
+        assert_eq!(
+            h(json!({"fileSystemId": "fs-01234567", "rootDirectory": "/"})).as_deref(),
+            Some("fs-01234567")
+        );
+        assert_eq!(
+            h(json!({"fileSystemId": "fs-01234567", "rootDirectory": "/data/app"})).as_deref(),
+            Some("fs-01234567:/data/app")
+        );
         assert_eq!(
             h(json!({"fileSystemId": "fs-01234567", "authorizationConfig": {"accessPointId": "fsap-0123456789abcdef0"}})).as_deref(),
             Some("fs-01234567::fsap-0123456789abcdef0")

@@ -142,7 +142,7 @@ pub fn parse_credentials_parameter(parameter: &str) -> Result<RemoteRef, String>
     })
 }
 
-fn store<'s>(stores: &'s SecretStores, provider: Provider) -> Option<&'s StoreRef> {
+fn store(stores: &SecretStores, provider: Provider) -> Option<&StoreRef> {
     match provider {
         Provider::SecretsManager => stores.secrets_manager.as_ref(),
         Provider::ParameterStore => stores.parameter_store.as_ref(),
@@ -186,7 +186,9 @@ pub fn task_secrets(ctx: &mut Ctx) -> Option<DynamicObject> {
     let mut items: Vec<(String, RemoteRef, String)> = Vec::new();
     for (i, c) in task.model.container_definitions.iter().enumerate() {
         for (j, s) in c.secrets.iter().enumerate() {
-            let (Some(var), Some(value_from)) = (s.name.as_deref(), s.value_from.as_deref()) else { continue };
+            let (Some(var), Some(value_from)) = (s.name.as_deref(), s.value_from.as_deref()) else {
+                continue;
+            };
             let path = at!(task, "containerDefinitions", i, "secrets", j, "valueFrom");
             match parse_value_from(value_from) {
                 Ok(r) => items.push((secret_key(var), r, path)),
@@ -261,7 +263,11 @@ pub fn registry_credentials(ctx: &mut Ctx) -> Option<DynamicObject> {
     let remote = match parse_credentials_parameter(parameter) {
         Ok(r) => r,
         Err(why) => {
-            ctx.warn(Code::NotCarriedOver, path, format!("{why}; no ExternalSecret is made: create the Secret \"{name}\" by hand"));
+            ctx.warn(
+                Code::NotCarriedOver,
+                path,
+                format!("{why}; no ExternalSecret is made: create the Secret \"{name}\" by hand"),
+            );
             return None;
         }
     };
@@ -327,10 +333,7 @@ mod tests {
         let v = |suffix: &str| parse_value_from(&format!("{SECRET}:{suffix}"));
         assert_eq!(v("password::"), Ok(sm(SECRET, Some("password"), None)));
         assert_eq!(v("password:AWSPREVIOUS:"), Ok(sm(SECRET, Some("password"), Some("AWSPREVIOUS"))));
-        assert_eq!(
-            v(":AWSCURRENT:"),
-            Ok(sm(SECRET, None, Some("AWSCURRENT")))
-        );
+        assert_eq!(v(":AWSCURRENT:"), Ok(sm(SECRET, None, Some("AWSCURRENT"))));
         assert_eq!(
             v("::9d7c8f1e-0000-4a8b-b1c2-1234567890ab"),
             Ok(sm(SECRET, None, Some("uuid/9d7c8f1e-0000-4a8b-b1c2-1234567890ab")))

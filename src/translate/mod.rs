@@ -3,6 +3,7 @@
 //! controller: a validated task + service in, Kubernetes objects and
 //! warnings (for every field with no faithful equivalent) out.
 
+mod autoscaling;
 mod container;
 mod efs;
 mod external_secrets;
@@ -19,6 +20,7 @@ mod workload;
 
 use crate::diag::{Code, Report};
 use crate::ecs::model::{Service as EcsService, TaskDefinition};
+use crate::ecs::scaling::{ScalableTarget, ScalingPolicy};
 use crate::validate::{Analysis, Definition};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -96,7 +98,12 @@ impl StoreRef {
         if !matches!(kind, "ClusterSecretStore" | "SecretStore") {
             return Err(format!("store kind {kind:?} is not ClusterSecretStore or SecretStore"));
         }
-        if name.is_empty() || name.len() > 253 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+        if name.is_empty()
+            || name.len() > 253
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
             return Err(format!("store name {name:?} is not a Kubernetes object name"));
         }
         Ok(StoreRef {
@@ -118,8 +125,8 @@ pub struct TargetGroupBindings {
 pub use efs::{DRIVER as EFS_DRIVER, OWNER_NAMESPACE_LABEL, OWNER_UID_LABEL};
 pub use external_secrets::api_resource as external_secrets_api_resource;
 pub use links::link_variable_count;
-pub use target_groups::api_resource as target_group_binding_api_resource;
 pub use service::service_type;
+pub use target_groups::api_resource as target_group_binding_api_resource;
 
 /// One Kubernetes object the controller writes.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -192,6 +199,8 @@ pub struct Converted {
 pub(crate) struct Ctx<'x, 'a> {
     pub task: &'x Definition<'a, TaskDefinition>,
     pub service: Option<&'x Definition<'a, EcsService>>,
+    pub scalable_target: Option<&'x Definition<'a, ScalableTarget>>,
+    pub scaling_policies: &'x [Definition<'a, ScalingPolicy>],
     pub meta: &'x Meta,
     pub options: &'x Options,
     pub report: Report,
@@ -279,6 +288,8 @@ pub fn convert_with(analysis: &Analysis<'_>, meta: &Meta, options: &Options) -> 
     let mut ctx = Ctx {
         task,
         service: analysis.service.as_ref(),
+        scalable_target: analysis.scalable_target.as_ref(),
+        scaling_policies: &analysis.scaling_policies,
         meta,
         options,
         report: Report::default(),
@@ -303,6 +314,7 @@ pub fn convert_with(analysis: &Analysis<'_>, meta: &Meta, options: &Options) -> 
     });
     let pod = pod::template(&mut ctx, service_account.is_some());
     objects.push(workload::build(&mut ctx, pod));
+    objects.extend(autoscaling::build(&mut ctx));
     if let Some(svc) = service::build(&mut ctx) {
         target_groups::bind(&mut ctx, &svc);
         objects.push(Object::Service(Box::new(svc)));

@@ -24,18 +24,32 @@ pub fn api_resource() -> ApiResource {
 /// `<object>-<container>-<port>`: one binding per load balancer entry.
 pub fn binding_name(object: &str, container: &str, port: i64) -> String {
     let name = format!("{object}-{}-{port}", k8s_container_name(container));
-    k8s_name(&name, object).chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+    k8s_name(&name, object)
+        .chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// One TargetGroupBinding per `targetGroupArn` entry whose port the Service has.
 pub fn bind(ctx: &mut Ctx, service: &Service) {
-    let Some(options) = ctx.options.integrations.target_group_binding.clone() else { return };
+    let Some(options) = ctx.options.integrations.target_group_binding.clone() else {
+        return;
+    };
     let Some(s) = ctx.service else { return };
-    let Some(service_name) = service.metadata.name.clone() else { return };
+    let Some(service_name) = service.metadata.name.clone() else {
+        return;
+    };
     let ports = service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
-    let target_type = if ctx.task.model.network_mode() == "awsvpc" { "ip" } else { "instance" };
+    let target_type = if ctx.task.model.network_mode() == "awsvpc" {
+        "ip"
+    } else {
+        "instance"
+    };
     for (i, lb) in s.model.load_balancers.iter().enumerate() {
-        let (Some(arn), Some(container), Some(port)) = (lb.target_group_arn.as_deref(), lb.container_name.as_deref(), lb.container_port) else {
+        let (Some(arn), Some(container), Some(port)) = (lb.target_group_arn.as_deref(), lb.container_name.as_deref(), lb.container_port)
+        else {
             continue;
         };
         if !ports.iter().any(|p| i64::from(p.port) == port) {

@@ -191,7 +191,13 @@ pub fn warn_all(ctx: &mut Ctx) {
         warn_object(ctx, c.get("linuxParameters"), LINUX_HANDLED, LINUX_WARNED, &|k| {
             at!(task, "containerDefinitions", i, "linuxParameters", k)
         });
-        for (j, f) in c.get("environmentFiles").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (j, f) in c
+            .get("environmentFiles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let object = f.get("value").and_then(Value::as_str).unwrap_or("the file");
             let container = c.get("name").and_then(Value::as_str).unwrap_or_default();
             ctx.warn(

@@ -134,7 +134,7 @@ pub fn evaluate(
         let analysis = doc.analyze();
         let mut report = Report { diagnostics: notes };
         report.diagnostics.extend(analysis.report.diagnostics.iter().cloned());
-        report.diagnostics.extend(policy.check(&namespace, &analysis));
+        report.diagnostics.extend(policy.check_in(&namespace, &analysis, integrations));
         if req.operation == Operation::Update {
             report.diagnostics.extend(update_notes(old_object, &doc));
         }
@@ -387,14 +387,30 @@ mod tests {
                 "spec": {"Task": {"containerDefinitions": [{"name": "a", "image": "i", "memory": 64}]}, "Service": {"schedulingStrategy": strategy}}})
         };
         let (req, doc, old) = request("UPDATE", object("DAEMON"), Some(object("REPLICA"))).into_parts();
-        let eval = evaluate(&req, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default(), &Default::default());
+        let eval = evaluate(
+            &req,
+            doc,
+            old.as_ref(),
+            FromConfigMaps::default(),
+            Vec::new(),
+            &Policy::default(),
+            &Default::default(),
+        );
         assert!(!eval.report.has_errors());
         assert!(eval
             .report
             .warnings()
             .any(|w| w.message.contains("replaces the Deployment with a DaemonSet")));
         let (same, doc, old) = request("UPDATE", object("REPLICA"), Some(object("REPLICA"))).into_parts();
-        let eval = evaluate(&same, doc, old.as_ref(), FromConfigMaps::default(), Vec::new(), &Policy::default(), &Default::default());
+        let eval = evaluate(
+            &same,
+            doc,
+            old.as_ref(),
+            FromConfigMaps::default(),
+            Vec::new(),
+            &Policy::default(),
+            &Default::default(),
+        );
         assert!(!eval.report.warnings().any(|w| w.message.contains("replaces")));
     }
 }

@@ -169,11 +169,10 @@ impl Preflight {
                 Object::DaemonSet(d) => self.dry_apply::<DaemonSet>(req, d, "apps", "daemonsets").await,
                 Object::Service(s) => self.dry_apply::<Service>(req, s, "", "services").await,
                 Object::ServiceAccount(s) => self.dry_apply::<ServiceAccount>(req, s, "", "serviceaccounts").await,
-                Object::PersistentVolumeClaim(c) => {
-                    self.dry_apply::<PersistentVolumeClaim>(req, c, "", "persistentvolumeclaims").await
-                }
+                Object::PersistentVolumeClaim(c) => self.dry_apply::<PersistentVolumeClaim>(req, c, "", "persistentvolumeclaims").await,
                 Object::HorizontalPodAutoscaler(h) => {
-                    self.dry_apply::<HorizontalPodAutoscaler>(req, h, "autoscaling", "horizontalpodautoscalers").await
+                    self.dry_apply::<HorizontalPodAutoscaler>(req, h, "autoscaling", "horizontalpodautoscalers")
+                        .await
                 }
                 Object::PersistentVolume(v) => self.dry_apply_volume(req, v).await,
                 Object::ExternalSecret(o) => {
@@ -327,7 +326,10 @@ impl Preflight {
             if let Ownership::Foreign(why) = ownership(Some(&live.metadata), req.owner_uid.unwrap_or_default()) {
                 return Ok(Outcome::Refused(Rejection {
                     kind,
-                    message: format!("a {kind} named {name:?} already exists in {:?} and is {why}; it would not be overwritten", req.namespace),
+                    message: format!(
+                        "a {kind} named {name:?} already exists in {:?} and is {why}; it would not be overwritten",
+                        req.namespace
+                    ),
                     fields: Vec::new(),
                 }));
             }
@@ -359,7 +361,9 @@ impl Preflight {
             Err(e) => return self.classify("PersistentVolume", access("get"), req.namespace, e).await,
         };
         if let Some(live) = &existing {
-            if let Ownership::Foreign(why) = crate::controller::children::volume_ownership(&live.metadata, req.owner_uid.unwrap_or_default()) {
+            if let Ownership::Foreign(why) =
+                crate::controller::children::volume_ownership(&live.metadata, req.owner_uid.unwrap_or_default())
+            {
                 return Ok(Outcome::Refused(Rejection {
                     kind: "PersistentVolume",
                     message: format!("a PersistentVolume named {name:?} already exists and is {why}; it would not be overwritten"),
