@@ -27,6 +27,8 @@ pub enum Command {
         output: Format,
         #[command(flatten)]
         params: ParamArgs,
+        #[command(flatten)]
+        cluster: TargetClusterArgs,
     },
 
     /// Print the Kubernetes objects the controller would create (without ownerReferences).
@@ -149,8 +151,13 @@ pub const EXIT_UNREADABLE: i32 = 2;
 
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Validate { files, output, params } => match params.stack() {
-            Ok(stack) => validate(&files, output, &stack),
+        Command::Validate {
+            files,
+            output,
+            params,
+            cluster,
+        } => match params.stack() {
+            Ok(stack) => validate(&files, output, &stack, &cluster.options()),
             Err(e) => usage_error("validate", &e),
         },
         Command::Convert {
@@ -268,7 +275,7 @@ fn load(files: &[String]) -> (Vec<(String, Vec<EcsDocument>)>, bool) {
     (loaded, unreadable)
 }
 
-fn validate(files: &[String], format: Format, params: &crate::ecs::intrinsics::Stack) -> i32 {
+fn validate(files: &[String], format: Format, params: &crate::ecs::intrinsics::Stack, options: &crate::translate::Options) -> i32 {
     let (mut loaded, unreadable) = load(files);
     with_params(&mut loaded, params);
     let mut results = Vec::new();
@@ -278,7 +285,7 @@ fn validate(files: &[String], format: Format, params: &crate::ecs::intrinsics::S
             let mut diags = analysis.report.diagnostics.clone();
             // What would not carry over, as the webhook warns at apply time.
             if !analysis.report.has_errors() && analysis.task.is_some() {
-                if let Ok(converted) = crate::translate::convert(&analysis, &doc.meta(&analysis)) {
+                if let Ok(converted) = crate::translate::convert_with(&analysis, &doc.meta(&analysis), options) {
                     diags.extend(converted.report.diagnostics);
                 }
             }

@@ -150,7 +150,6 @@ fn install(cluster: &'static DevCluster) -> Installation {
         "--secret-store-secrets-manager=aws-sm",
         "--secret-store-parameter-store=ClusterSecretStore/aws-ps",
         "--discovery-seconds=1",
-        "--resync-seconds=5",
     ]
     .map(String::from)
     .to_vec();
@@ -195,12 +194,14 @@ fn without_the_crds_it_deploys_as_before_then_maps_every_field_once_they_are_ins
 
     // 2. The projects arrive: discovery finds them, no restart.
     install_integrations(cluster);
+    let installed_at = std::time::Instant::now();
     let pid = installed.controller.pid();
     let mut es = Value::Null;
     wait_for("the ExternalSecret", TIMEOUT, || {
         es = get_json(cluster, &["externalsecret", "orders-secrets", "-n", &ns]).unwrap_or(Value::Null);
         !es.is_null()
     });
+    eprintln!("ExternalSecret made {:.1?} after the CRDs were installed", installed_at.elapsed());
     assert_external_secret(&es);
     assert_eq!(es["metadata"]["ownerReferences"][0]["kind"], "ECSDeployment");
     let mut tgb = Value::Null;
@@ -218,11 +219,19 @@ fn without_the_crds_it_deploys_as_before_then_maps_every_field_once_they_are_ins
     wait_for("the Service to become ClusterIP", TIMEOUT, || {
         get_json(cluster, &["service", "orders", "-n", &ns]).is_some_and(|s| s["spec"]["type"] == "ClusterIP")
     });
-    let pv_name = format!("ecskube-{ns}-orders-uploads");
+    let mut pv_name = String::new();
     wait_for("the EFS claim to be Bound to its volume", TIMEOUT, || {
-        get_json(cluster, &["pvc", "orders-uploads", "-n", &ns])
-            .is_some_and(|c| c["status"]["phase"] == "Bound" && c["spec"]["volumeName"] == pv_name.as_str())
+        let claim = get_json(cluster, &["pvc", "orders-uploads", "-n", &ns]).unwrap_or(Value::Null);
+        pv_name = claim["spec"]["volumeName"].as_str().unwrap_or_default().to_string();
+        claim["status"]["phase"] == "Bound"
     });
+    assert!(pv_name.starts_with(&format!("ecskube-{ns}-orders-uploads-")), "{pv_name}");
+    cluster
+        .kubectl_ok(
+            &["wait", "--for=condition=Ready", "--timeout=120s", "ecsdeployment/orders", "-n", &ns],
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let pv = get_json(cluster, &["pv", &pv_name]).expect("the volume");
     assert_eq!(pv["spec"]["csi"]["driver"], "efs.csi.aws.com");
     assert_eq!(pv["spec"]["csi"]["volumeHandle"], "fs-0123456789abcdef0::fsap-0123456789abcdef0");
@@ -245,31 +254,67 @@ fn without_the_crds_it_deploys_as_before_then_maps_every_field_once_they_are_ins
     assert_eq!(hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 70);
     assert_eq!(installed.controller.pid(), pid, "picked up without a restart");
 
-    // 3. The HPA owns the count: a scale (what the HPA controller writes)
-    //    survives the controller's next apply of a changed spec.
+    // 3. The HPA owns the count. A change rolled out before the HPA ever
+    //    wrote it keeps desiredCount (dropping a field ecskube applied would
+    //    reset it to 1): the count is handed over, not dropped.
+    let image = |tag: &str| {
+        let changed = sample(&ns).replace("ImageTag: \"1.27\"", &format!("ImageTag: \"{tag}\""));
+        cluster
+            .kubectl_ok(&["apply", "-f", "-"], Some(&changed))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let want = format!("public.ecr.aws/nginx/nginx:{tag}");
+        let mut d = Value::Null;
+        wait_for(&format!("image {tag} in the Deployment"), TIMEOUT, || {
+            d = get_json(cluster, &["deployment", "orders", "-n", &ns, "--show-managed-fields"]).unwrap_or(Value::Null);
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == want.as_str()
+        });
+        d
+    };
+    let replica_managers = |d: &Value| -> Vec<String> {
+        d["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["fieldsV1"]["f:spec"].get("f:replicas").is_some())
+            .filter_map(|m| m["manager"].as_str().map(String::from))
+            .collect()
+    };
+    let d = image("1.28");
+    assert_eq!(d["spec"]["replicas"], 2, "the count survived ecskube letting go of it");
+    let managers = replica_managers(&d);
+    assert!(
+        !managers.iter().any(|m| m == "ecskube"),
+        "ecskube still applies replicas: {managers:?}"
+    );
+    assert!(managers.iter().any(|m| m == "ecskube-replicas-handover"), "{managers:?}");
+    // A scale (what the HPA controller writes) survives the next change.
     cluster
         .kubectl_ok(&["scale", "deployment", "orders", "-n", &ns, "--replicas=5"], None)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let changed = sample(&ns).replace("ImageTag: \"1.27\"", "ImageTag: \"1.28\"");
-    cluster
-        .kubectl_ok(&["apply", "-f", "-"], Some(&changed))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    wait_for("the new image rolled into the Deployment", TIMEOUT, || {
-        get_json(cluster, &["deployment", "orders", "-n", &ns])
-            .is_some_and(|d| d["spec"]["template"]["spec"]["containers"][0]["image"] == "public.ecr.aws/nginx/nginx:1.28")
-    });
-    // Two resyncs (5 s) later the count is still the autoscaler's.
-    std::thread::sleep(Duration::from_secs(11));
-    let d = get_json(cluster, &["deployment", "orders", "-n", &ns]).expect("deployment");
+    let d = image("1.29");
     assert_eq!(d["spec"]["replicas"], 5, "ecskube must not reset a count the HPA owns");
 
-    // 4. Deleting the ECSDeployment removes everything, the cluster-scoped volume too.
+    // 4. Repairs, by watch (the resync is 5 minutes away): a deleted
+    //    ExternalSecret and TargetGroupBinding come back.
+    for o in ["externalsecret/orders-secrets", "targetgroupbinding/orders-orders-80"] {
+        let uid = get_json(cluster, &[o, "-n", &ns]).expect("exists")["metadata"]["uid"].clone();
+        cluster
+            .kubectl_ok(&["delete", o, "-n", &ns], None)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        wait_for(&format!("{o} recreated"), TIMEOUT, || {
+            get_json(cluster, &[o, "-n", &ns]).is_some_and(|v| v["metadata"]["uid"] != uid)
+        });
+    }
+
+    // 5. Deleting the ECSDeployment removes everything, the cluster-scoped volume too.
     cluster
         .kubectl_ok(&["delete", "ecsdeployment", "orders", "-n", &ns, "--wait=true"], None)
         .unwrap_or_else(|e| panic!("{e:#}"));
+    let deleted_at = std::time::Instant::now();
     wait_for("the volume to be deleted", TIMEOUT, || {
         get_json(cluster, &["pv", &pv_name]).is_none()
     });
+    eprintln!("EFS volume deleted {:.1?} after its ECSDeployment", deleted_at.elapsed());
     wait_for("garbage collection of the children", TIMEOUT, || {
         [
             "externalsecret/orders-secrets",

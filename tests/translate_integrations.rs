@@ -258,7 +258,8 @@ fn efs_volumes_become_a_bound_persistent_volume_and_claim() {
     );
     let pv = out.one("PersistentVolume");
     let pvc = out.one("PersistentVolumeClaim");
-    assert_eq!(pv["metadata"]["name"], "ecskube-ns-app-data");
+    let pv_name = pv["metadata"]["name"].as_str().unwrap();
+    assert!(pv_name.starts_with("ecskube-ns-app-data-"), "{pv_name}");
     assert!(pv["metadata"].get("namespace").is_none());
     assert_eq!(pv["metadata"]["labels"]["ecskube.ecskube/owner-namespace"], "ns");
     assert_eq!(pv["metadata"]["labels"]["app.kubernetes.io/instance"], "app");
@@ -271,7 +272,7 @@ fn efs_volumes_become_a_bound_persistent_volume_and_claim() {
     assert_eq!(pv["spec"]["storageClassName"], "");
     assert_eq!(pv["spec"]["claimRef"], json!({"namespace": "ns", "name": "app-data"}));
     assert_eq!(pvc["metadata"]["name"], "app-data");
-    assert_eq!(pvc["spec"]["volumeName"], "ecskube-ns-app-data");
+    assert_eq!(pvc["spec"]["volumeName"], pv_name);
     assert_eq!(pvc["spec"]["storageClassName"], "");
     let pod = &out.one("Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "app-data");

@@ -39,9 +39,17 @@ pub fn claim_name(object: &str, volume: &str) -> String {
     bounded(&format!("{object}-{volume}"), 253)
 }
 
-/// The cluster-wide volume name: namespace, object and volume, hashed when too long.
+/// The cluster-wide volume name: namespace, object and volume, and a hash of
+/// the three, since `-` joins them ambiguously (namespace `a` with object
+/// `b-web` must not take the name of namespace `a-b`'s `web`).
 pub fn volume_name(namespace: &str, object: &str, volume: &str) -> String {
-    bounded(&format!("ecskube-{namespace}-{object}-{volume}"), 253)
+    let hash = fnv32(&format!("{namespace}/{object}/{volume}"));
+    let head: String = format!("ecskube-{namespace}-{object}-{volume}").chars().take(243).collect();
+    format!("{}-{hash:08x}", head.trim_end_matches(['-', '.']))
+}
+
+fn fnv32(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// `s` when it fits in `max`, else its head and a hash of the whole.
@@ -186,7 +194,8 @@ mod tests {
 
     #[test]
     fn names_are_bounded_and_distinct() {
-        assert_eq!(volume_name("ns", "web", "data"), "ecskube-ns-web-data");
+        assert!(volume_name("ns", "web", "data").starts_with("ecskube-ns-web-data-"));
+        assert_ne!(volume_name("a", "b-web", "data"), volume_name("a-b", "web", "data"));
         let long = "a".repeat(250);
         let a = volume_name("ns", &long, "data");
         let b = volume_name("ns", &long, "logs");
