@@ -373,6 +373,7 @@ fn every_object_made_for_the_corpus_is_accepted_by_the_api_server() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.push(root().join("samples/aws-integrations.yaml"));
+    files.push(root().join("samples/autoscaling-cloudformation.yaml"));
     files.sort();
     let options = ecskube::cli::TargetClusterArgs::default().options();
     let (mut checked, mut kinds) = (0, std::collections::BTreeMap::<String, usize>::new());
