@@ -561,5 +561,38 @@ fn sweep_stale_work_dirs() {
 /// A currently free TCP port on 127.0.0.1 (the OS picks it; it is released
 /// before use, so a race is possible but unlikely on a test box).
 pub fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    // A port the kernel hands out as a connection's local port may be taken
+    // between this check and the component's bind ("address already in use"
+    // seen in a full run): choose below the ephemeral range, where only other
+    // listeners can take it, at random, never the same twice in a process.
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let seed = (u64::from(std::process::id()) << 32)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..200 {
+        // splitmix64: well spread whatever the seed.
+        let mut z = seed.wrapping_add(SEQ.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let port = low + (z % u64::from(high - low)) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
