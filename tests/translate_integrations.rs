@@ -213,6 +213,23 @@ fn target_groups_are_kept_with_ip_targets_for_awsvpc_tasks() {
 }
 
 #[test]
+fn two_target_groups_on_one_port_are_two_bindings() {
+    let nlb = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/web-nlb/fedcba9876543210";
+    let out = run(
+        web_task("awsvpc"),
+        Some(lb_service(json!([
+            {"containerName": "web", "containerPort": 80, "targetGroupArn": TG},
+            {"containerName": "web", "containerPort": 80, "targetGroupArn": nlb}
+        ]))),
+        everything(),
+    );
+    let bindings = out.all("TargetGroupBinding");
+    let names: Vec<&Value> = bindings.iter().map(|b| &b["metadata"]["name"]).collect();
+    assert_eq!(names, [&json!("app-web-80"), &json!("app-web-80-1")]);
+    assert_eq!(bindings[1]["spec"]["targetGroupARN"], nlb);
+}
+
+#[test]
 fn bridge_tasks_register_nodes_on_a_node_port_and_multi_cluster_is_an_option() {
     let mut integrations = everything();
     integrations.target_group_binding = Some(TargetGroupBindings { multi_cluster: true });

@@ -55,7 +55,17 @@ pub fn bind(ctx: &mut Ctx, service: &Service) {
         if !ports.iter().any(|p| i64::from(p.port) == port) {
             continue;
         }
-        let name = binding_name(&ctx.meta.name, container, port);
+        // Two target groups on one port (an ALB and an NLB, say) are two bindings.
+        let mut name = binding_name(&ctx.meta.name, container, port);
+        let taken = |name: &str| {
+            ctx.extra
+                .iter()
+                .any(|o| matches!(o, Object::TargetGroupBinding(_)) && o.metadata().name.as_deref() == Some(name))
+        };
+        if taken(&name) {
+            let head: String = name.chars().take(58).collect();
+            name = format!("{}-{i}", head.trim_end_matches('-'));
+        }
         let mut object = DynamicObject::new(&name, &api_resource());
         object.metadata = ctx.object_meta(&name);
         let mut spec = json!({
