@@ -46,6 +46,11 @@ fn run(task: Value, service: Option<Value>, integrations: Integrations) -> Out {
     if let Some(s) = service {
         spec["Service"] = s;
     }
+    convert_spec(spec, integrations)
+}
+
+/// An ECSDeployment `app` in `ns` with this spec, converted for a cluster running `integrations`.
+fn convert_spec(spec: Value, integrations: Integrations) -> Out {
     let v = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "app", "namespace": "ns"}, "spec": spec});
     let doc = EcsDocument::classify(v);
     let analysis = doc.analyze();
@@ -336,21 +341,10 @@ fn environment_files_name_the_s3_object_whose_variables_will_be_missing() {
 }
 
 fn scaled(scaling: Value, service: Value) -> Out {
-    let v = json!({"apiVersion": "ecskube.ecskube/v1alpha1", "kind": "ECSDeployment", "metadata": {"name": "app", "namespace": "ns"},
-                   "spec": {"Task": web_task("awsvpc"), "Service": service, "Scaling": scaling}});
-    let doc = EcsDocument::classify(v);
-    let analysis = doc.analyze();
-    assert!(!analysis.report.has_errors(), "{:?}", analysis.report.diagnostics);
-    let converted = convert_with(&analysis, &doc.meta(&analysis), &Options::default()).unwrap();
-    Out {
-        objects: converted.objects.iter().map(|o| serde_json::to_value(o).unwrap()).collect(),
-        warnings: converted
-            .report
-            .diagnostics
-            .iter()
-            .map(|d| (d.path.clone(), d.message.clone()))
-            .collect(),
-    }
+    convert_spec(
+        json!({"Task": web_task("awsvpc"), "Service": service, "Scaling": scaling}),
+        Integrations::default(),
+    )
 }
 
 fn cli_scaling(min: i64, max: i64, policies: Value) -> Value {
