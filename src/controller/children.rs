@@ -88,6 +88,21 @@ impl ChildKind {
         }
     }
 
+    /// API group and resource, as RBAC names them.
+    pub fn group_resource(self) -> (&'static str, &'static str) {
+        match self {
+            ChildKind::Deployment => ("apps", "deployments"),
+            ChildKind::DaemonSet => ("apps", "daemonsets"),
+            ChildKind::Service => ("", "services"),
+            ChildKind::ServiceAccount => ("", "serviceaccounts"),
+            ChildKind::PersistentVolumeClaim => ("", "persistentvolumeclaims"),
+            ChildKind::PersistentVolume => ("", "persistentvolumes"),
+            ChildKind::HorizontalPodAutoscaler => ("autoscaling", "horizontalpodautoscalers"),
+            ChildKind::ExternalSecret => ("external-secrets.io", "externalsecrets"),
+            ChildKind::TargetGroupBinding => ("elbv2.k8s.aws", "targetgroupbindings"),
+        }
+    }
+
     pub fn is_workload(self) -> bool {
         matches!(self, ChildKind::Deployment | ChildKind::DaemonSet)
     }
@@ -137,7 +152,8 @@ pub struct Desired {
     pub replicas_from_autoscaler: bool,
 }
 
-fn kind_of(object: &Object) -> ChildKind {
+/// The kind of a translated object.
+pub fn kind_of(object: &Object) -> ChildKind {
     match object {
         Object::Deployment(_) => ChildKind::Deployment,
         Object::DaemonSet(_) => ChildKind::DaemonSet,
@@ -412,6 +428,15 @@ mod tests {
         assert_eq!(d[0].value["metadata"]["namespace"], "ns");
         assert_eq!(d[0].value["apiVersion"], "apps/v1");
         assert!(d[0].value["metadata"]["annotations"][HASH_ANNOTATION].is_string());
+    }
+
+    #[test]
+    fn rbac_names_of_every_kind_are_its_api_resource() {
+        for kind in ChildKind::ALL {
+            let ar = kind.api_resource();
+            assert_eq!(kind.group_resource(), (ar.group.as_str(), ar.plural.as_str()), "{kind:?}");
+            assert_eq!(kind.name(), ar.kind);
+        }
     }
 
     #[test]

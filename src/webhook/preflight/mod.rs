@@ -15,20 +15,16 @@ mod mapping;
 mod permissions;
 mod quota;
 
-use crate::controller::children::{ownership, Ownership};
+use crate::controller::children::{self, Ownership};
 use crate::diag::{Code, Diagnostic, Report};
 use crate::document::EcsDocument;
 use crate::offload::Offload;
 use crate::translate::Object;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service, ServiceAccount};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
-use kube::{Client, Resource};
+use kube::Client;
 use permissions::{Access, Permissions};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -163,28 +159,7 @@ impl Preflight {
 
     /// Every child and the Pod are checked at once: the admission waits for the slowest, not the sum.
     async fn run(&self, req: &Request<'_>, objects: &[Object]) -> Result<Vec<Outcome>, kube::Error> {
-        let children = objects.iter().map(|object| async move {
-            match object {
-                Object::Deployment(d) => self.dry_apply::<Deployment>(req, d, "apps", "deployments").await,
-                Object::DaemonSet(d) => self.dry_apply::<DaemonSet>(req, d, "apps", "daemonsets").await,
-                Object::Service(s) => self.dry_apply::<Service>(req, s, "", "services").await,
-                Object::ServiceAccount(s) => self.dry_apply::<ServiceAccount>(req, s, "", "serviceaccounts").await,
-                Object::PersistentVolumeClaim(c) => self.dry_apply::<PersistentVolumeClaim>(req, c, "", "persistentvolumeclaims").await,
-                Object::HorizontalPodAutoscaler(h) => {
-                    self.dry_apply::<HorizontalPodAutoscaler>(req, h, "autoscaling", "horizontalpodautoscalers")
-                        .await
-                }
-                Object::PersistentVolume(v) => self.dry_apply_volume(req, v).await,
-                Object::ExternalSecret(o) => {
-                    let ar = crate::translate::external_secrets_api_resource();
-                    self.dry_apply_custom(req, o, &ar, "external-secrets.io", "externalsecrets").await
-                }
-                Object::TargetGroupBinding(o) => {
-                    let ar = crate::translate::target_group_binding_api_resource();
-                    self.dry_apply_custom(req, o, &ar, "elbv2.k8s.aws", "targetgroupbindings").await
-                }
-            }
-        });
+        let children = objects.iter().map(|object| self.dry_apply(req, object));
         let pod = self.dry_run_pod(req, objects);
         let (children, pod) = futures::future::join(futures::future::try_join_all(children), pod).await;
         let mut outcomes = children?;
@@ -265,118 +240,51 @@ impl Preflight {
         })
     }
 
-    /// A collision with an object this ECSDeployment does not own, or the
-    /// cluster's verdict on a dry-run server-side apply.
-    async fn dry_apply<K>(&self, req: &Request<'_>, object: &K, group: &'static str, resource: &'static str) -> Result<Outcome, kube::Error>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
-    {
+    /// A collision with an object this ECSDeployment does not own (by its
+    /// controller reference; a cluster-scoped EFS volume by its owner label),
+    /// or the cluster's verdict on a dry-run server-side apply.
+    async fn dry_apply(&self, req: &Request<'_>, object: &Object) -> Result<Outcome, kube::Error> {
+        let child = children::kind_of(object);
+        let (group, resource) = child.group_resource();
         let access = |verb| Access { group, resource, verb };
-        let api: Api<K> = Api::namespaced(self.client.clone(), req.namespace);
-        let name = object.meta().name.clone().unwrap_or_default();
-        let kind = K::kind(&()).to_string();
-        let existing = match api.get_opt(&name).await {
-            Ok(existing) => existing,
-            Err(e) => return self.classify(leak(&kind), access("get"), req.namespace, e).await,
+        let kind = child.name();
+        let ar = child.api_resource();
+        let api: Api<DynamicObject> = if child.is_cluster_scoped() {
+            Api::all_with(self.client.clone(), &ar)
+        } else {
+            Api::namespaced_with(self.client.clone(), req.namespace, &ar)
         };
-        let verb = match &existing {
-            Some(live) => {
-                if let Ownership::Foreign(why) = ownership(Some(live.meta()), req.owner_uid.unwrap_or_default()) {
-                    return Ok(Outcome::Refused(Rejection {
-                        kind: leak(&kind),
-                        message: format!(
-                            "a {kind} named {name:?} already exists in {:?} and is {why}; it would not be overwritten",
-                            req.namespace
-                        ),
-                        fields: Vec::new(),
-                    }));
-                }
-                "patch"
-            }
-            None => "create",
-        };
-        let mut object = object.clone();
-        object.meta_mut().namespace = Some(req.namespace.to_string());
-        let params = PatchParams::apply("ecskube").force().dry_run();
-        match api.patch(&name, &params, &Patch::Apply(&object)).await {
-            Ok(_) => Ok(Outcome::Accepted),
-            Err(e) => self.classify(leak(&kind), access(verb), req.namespace, e).await,
-        }
-    }
-
-    /// [`Self::dry_apply`] for a custom resource (its CRD is installed: the
-    /// translation made it because discovery found it).
-    async fn dry_apply_custom(
-        &self,
-        req: &Request<'_>,
-        object: &DynamicObject,
-        ar: &ApiResource,
-        group: &'static str,
-        resource: &'static str,
-    ) -> Result<Outcome, kube::Error> {
-        let access = |verb| Access { group, resource, verb };
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), req.namespace, ar);
+        let mut object: DynamicObject = serde_json::to_value(object)
+            .and_then(serde_json::from_value)
+            .map_err(kube::Error::SerdeError)?;
         let name = object.metadata.name.clone().unwrap_or_default();
-        let kind = leak(&ar.kind);
         let existing = match api.get_opt(&name).await {
             Ok(existing) => existing,
             Err(e) => return self.classify(kind, access("get"), req.namespace, e).await,
         };
         if let Some(live) = &existing {
-            if let Ownership::Foreign(why) = ownership(Some(&live.metadata), req.owner_uid.unwrap_or_default()) {
+            if let Ownership::Foreign(why) = children::ownership_of(child, Some(&live.metadata), req.owner_uid.unwrap_or_default()) {
+                let place = if child.is_cluster_scoped() {
+                    String::new()
+                } else {
+                    format!(" in {:?}", req.namespace)
+                };
                 return Ok(Outcome::Refused(Rejection {
                     kind,
-                    message: format!(
-                        "a {kind} named {name:?} already exists in {:?} and is {why}; it would not be overwritten",
-                        req.namespace
-                    ),
+                    message: format!("a {kind} named {name:?} already exists{place} and is {why}; it would not be overwritten"),
                     fields: Vec::new(),
                 }));
             }
         }
-        let mut object = object.clone();
-        object.metadata.namespace = Some(req.namespace.to_string());
+        if !child.is_cluster_scoped() {
+            object.metadata.namespace = Some(req.namespace.to_string());
+        }
         let params = PatchParams::apply("ecskube").force().dry_run();
         match api.patch(&name, &params, &Patch::Apply(&object)).await {
             Ok(_) => Ok(Outcome::Accepted),
             Err(e) => {
                 let verb = if existing.is_some() { "patch" } else { "create" };
                 self.classify(kind, access(verb), req.namespace, e).await
-            }
-        }
-    }
-
-    /// The cluster-scoped EFS PersistentVolume: it is this object's by its
-    /// owner label (it cannot have an ownerReference to a namespaced object).
-    async fn dry_apply_volume(&self, req: &Request<'_>, volume: &PersistentVolume) -> Result<Outcome, kube::Error> {
-        let access = |verb| Access {
-            group: "",
-            resource: "persistentvolumes",
-            verb,
-        };
-        let api: Api<PersistentVolume> = Api::all(self.client.clone());
-        let name = volume.metadata.name.clone().unwrap_or_default();
-        let existing = match api.get_opt(&name).await {
-            Ok(existing) => existing,
-            Err(e) => return self.classify("PersistentVolume", access("get"), req.namespace, e).await,
-        };
-        if let Some(live) = &existing {
-            if let Ownership::Foreign(why) =
-                crate::controller::children::volume_ownership(&live.metadata, req.owner_uid.unwrap_or_default())
-            {
-                return Ok(Outcome::Refused(Rejection {
-                    kind: "PersistentVolume",
-                    message: format!("a PersistentVolume named {name:?} already exists and is {why}; it would not be overwritten"),
-                    fields: Vec::new(),
-                }));
-            }
-        }
-        let params = PatchParams::apply("ecskube").force().dry_run();
-        match api.patch(&name, &params, &Patch::Apply(volume)).await {
-            Ok(_) => Ok(Outcome::Accepted),
-            Err(e) => {
-                let verb = if existing.is_some() { "patch" } else { "create" };
-                self.classify("PersistentVolume", access(verb), req.namespace, e).await
             }
         }
     }
@@ -402,21 +310,6 @@ impl Preflight {
             }
             other => Err(other),
         }
-    }
-}
-
-fn leak(kind: &str) -> &'static str {
-    match kind {
-        "Deployment" => "Deployment",
-        "DaemonSet" => "DaemonSet",
-        "Service" => "Service",
-        "ServiceAccount" => "ServiceAccount",
-        "PersistentVolumeClaim" => "PersistentVolumeClaim",
-        "PersistentVolume" => "PersistentVolume",
-        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
-        "ExternalSecret" => "ExternalSecret",
-        "TargetGroupBinding" => "TargetGroupBinding",
-        _ => "Pod",
     }
 }
 
