@@ -53,6 +53,17 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
     let config = watcher::Config::default()
         .any_semantic()
         .labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    fn reflect<K>(api: Api<K>, config: &watcher::Config) -> (Store<K>, Children<K>)
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    {
+        let (store, writer) = reflector::store();
+        let stream = reflector::reflector(writer, watcher(api, config.clone()))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
+        (store, stream)
+    }
     fn one<K>(client: &Client, namespace: Option<&str>, config: &watcher::Config) -> (Store<K>, Children<K>)
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
@@ -67,12 +78,7 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let (store, writer) = reflector::store();
-        let stream = reflector::reflector(writer, watcher(api, config.clone()))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
-        (store, stream)
+        reflect(api, config)
     }
     let (deployments, d) = one::<Deployment>(client, namespace, &config);
     let (daemon_sets, ds) = one::<DaemonSet>(client, namespace, &config);
@@ -87,14 +93,7 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
             .labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{OWNER_NAMESPACE_LABEL}={ns}")),
         None => config.clone(),
     };
-    let (volumes, pv) = {
-        let (store, writer) = reflector::store();
-        let stream = reflector::reflector(writer, watcher(Api::<PersistentVolume>::all(client.clone()), volume_config))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
-        (store, stream)
-    };
+    let (volumes, pv) = reflect(Api::<PersistentVolume>::all(client.clone()), &volume_config);
     (
         ChildStores {
             deployments,
@@ -120,31 +119,31 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (ChildStores, ChildStr
 impl ChildStores {
     /// The child as last seen, in the untyped form the writes use.
     pub fn get(&self, kind: ChildKind, namespace: &str, name: &str) -> Option<DynamicObject> {
-        fn find<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<DynamicObject>
+        // `namespace` None: a cluster-scoped object.
+        fn find<K>(store: &Store<K>, namespace: Option<&str>, name: &str) -> Option<DynamicObject>
         where
             K: Resource<DynamicType = ()> + Clone + Serialize + 'static,
         {
-            let found: Arc<K> = store.get(&ObjectRef::new(name).within(namespace))?;
+            let at = match namespace {
+                Some(ns) => ObjectRef::new(name).within(ns),
+                None => ObjectRef::new(name),
+            };
+            let found: Arc<K> = store.get(&at)?;
             let mut value = serde_json::to_value(&*found).ok()?;
             // Typed objects leave these out; the untyped form wants them.
             value["apiVersion"] = K::api_version(&()).into();
             value["kind"] = K::kind(&()).into();
             serde_json::from_value(value).ok()
         }
+        let ns = Some(namespace);
         match kind {
-            ChildKind::Deployment => find(&self.deployments, namespace, name),
-            ChildKind::DaemonSet => find(&self.daemon_sets, namespace, name),
-            ChildKind::Service => find(&self.services, namespace, name),
-            ChildKind::ServiceAccount => find(&self.service_accounts, namespace, name),
-            ChildKind::PersistentVolumeClaim => find(&self.claims, namespace, name),
-            ChildKind::HorizontalPodAutoscaler => find(&self.autoscalers, namespace, name),
-            ChildKind::PersistentVolume => {
-                let found = self.volumes.get(&ObjectRef::new(name))?;
-                let mut value = serde_json::to_value(&*found).ok()?;
-                value["apiVersion"] = "v1".into();
-                value["kind"] = "PersistentVolume".into();
-                serde_json::from_value(value).ok()
-            }
+            ChildKind::Deployment => find(&self.deployments, ns, name),
+            ChildKind::DaemonSet => find(&self.daemon_sets, ns, name),
+            ChildKind::Service => find(&self.services, ns, name),
+            ChildKind::ServiceAccount => find(&self.service_accounts, ns, name),
+            ChildKind::PersistentVolumeClaim => find(&self.claims, ns, name),
+            ChildKind::HorizontalPodAutoscaler => find(&self.autoscalers, ns, name),
+            ChildKind::PersistentVolume => find(&self.volumes, None, name),
             // Not watched (the CRD may be absent): the caller reads them.
             ChildKind::ExternalSecret | ChildKind::TargetGroupBinding => None,
         }

@@ -51,9 +51,7 @@ pub fn secret_key(var: &str) -> String {
         return var.to_string();
     }
     let cleaned: String = var.chars().map(|c| if valid(c) { c } else { '_' }).take(240).collect();
-    let hash = var
-        .bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = super::fnv1a_32(var);
     format!("{cleaned}-{hash:08x}")
 }
 

@@ -43,13 +43,9 @@ pub fn claim_name(object: &str, volume: &str) -> String {
 /// the three, since `-` joins them ambiguously (namespace `a` with object
 /// `b-web` must not take the name of namespace `a-b`'s `web`).
 pub fn volume_name(namespace: &str, object: &str, volume: &str) -> String {
-    let hash = fnv32(&format!("{namespace}/{object}/{volume}"));
+    let hash = super::fnv1a_32(&format!("{namespace}/{object}/{volume}"));
     let head: String = format!("ecskube-{namespace}-{object}-{volume}").chars().take(243).collect();
     format!("{}-{hash:08x}", head.trim_end_matches(['-', '.']))
-}
-
-fn fnv32(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// `s` when it fits in `max`, else its head and a hash of the whole.
@@ -57,7 +53,7 @@ fn bounded(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let hash = s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = super::fnv1a_32(s);
     let head: String = s.chars().take(max - 9).collect();
     format!("{}-{hash:08x}", head.trim_end_matches(['-', '.']))
 }

@@ -241,6 +241,12 @@ pub(crate) fn int32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
 
+/// 32-bit FNV-1a: a short, stable (across Rust releases) suffix that keeps
+/// shortened or cleaned names distinct.
+pub(crate) fn fnv1a_32(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// The stable selector of an ECSDeployment's pods.
 pub fn selector(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
