@@ -157,10 +157,14 @@ pub async fn discover(client: &Client) -> Result<Found, kube::Error> {
     })
 }
 
-/// Discovers now and then every `interval`, until `shutdown`. A failed
-/// discovery keeps what was found before.
+/// Discovers every `interval` (the caller discovered once at start), until
+/// `shutdown`. A failed discovery keeps what was found before.
 pub async fn run(client: Client, config: Config, store: IntegrationsStore, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
         match discover(&client).await {
             Ok(found) => {
                 let integrations = found.integrations(&config);
@@ -174,10 +178,6 @@ pub async fn run(client: Client, config: Config, store: IntegrationsStore, inter
                 }
             }
             Err(e) => tracing::warn!(error = %e, "API discovery failed; keeping the integrations found before"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
         }
     }
 }

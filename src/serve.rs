@@ -191,9 +191,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             multi_cluster_target_groups: args.stores.target_group_multi_cluster,
             disabled: !args.integrations,
         };
-        // The first answer before anything is admitted or reconciled.
-        if let Ok(found) = crate::integrations::discover(client).await {
-            integrations.set(found.integrations(&config));
+        // The first answer before anything is admitted or reconciled; then every interval.
+        match crate::integrations::discover(client).await {
+            Ok(found) => {
+                integrations.set(found.integrations(&config));
+            }
+            Err(e) => tracing::warn!(error = %e, "API discovery failed; the integrations are off until it succeeds"),
         }
         tracing::info!(integrations = ?integrations.current(), "API discovery");
         let discovery = crate::integrations::run(
